@@ -1,0 +1,1 @@
+"""User-editable configuration (YAML), validated on load."""

@@ -1,0 +1,112 @@
+"""Everything one simulation run has decided, as arrays the per-day writers slice from.
+
+The scheduler decides every attempt up front (fast, event by event); telemetry and runtime metrics are then drawn
+day by day from these arrays, so memory stays bounded by one day of output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from pipelines.simulate.changes import ChangeLog
+from pipelines.simulate.fleet import Fleet
+from pipelines.simulate.incidents import Effects
+from pipelines.simulate.scheduler import STATES, Schedule, step_parts
+from pipelines.simulate.workload import MODELS, Jobs
+
+CHECKPOINT_S_PER_COMPUTE_S = 25.0  # a checkpoint costs about 25 steps' compute, within [5, 45] s
+
+
+@dataclass
+class SimContext:
+    seed: int
+    origin: datetime  # minute 0 of the simulation (the warm-up starts here)
+    start_minute: int  # the scenario's first minute
+    days: int
+    fleet: Fleet
+    jobs: Jobs
+    job_ids: np.ndarray
+    framework_of: np.ndarray
+    fx: Effects
+    changes: ChangeLog
+    schedule: Schedule
+    # per attempt
+    a_job: np.ndarray
+    a_attempt: np.ndarray
+    a_start: np.ndarray
+    a_end: np.ndarray
+    a_state: np.ndarray
+    a_sku: np.ndarray
+    a_overhead: np.ndarray
+    a_n_nodes: np.ndarray
+    a_node_off: np.ndarray  # offsets into a_nodes_flat, len = attempts + 1
+    a_nodes_flat: np.ndarray
+    a_gpu_off: np.ndarray
+    a_gpus_flat: np.ndarray
+    a_paced: np.ndarray  # reports steps, so progress is paced by step time
+    a_comp: np.ndarray  # healthy step parts on this attempt's SKU and size (s)
+    a_dl: np.ndarray
+    a_sync: np.ndarray
+    a_fw: np.ndarray  # framework slowdown on compute
+    a_ckpt_s: np.ndarray
+
+    def day_minutes(self, day: int) -> tuple[int, int]:
+        first = self.start_minute + day * 1440
+        return first, first + 1440
+
+    def day_date(self, day: int):
+        return (self.origin + timedelta(minutes=self.start_minute) + timedelta(days=day)).date()
+
+    def overlapping(self, first: int, last: int) -> np.ndarray:
+        return np.flatnonzero((self.a_start < last) & (self.a_end > first))
+
+    def at(self, minute: int | np.ndarray):
+        return self.origin + timedelta(minutes=int(minute))
+
+
+def attempt_arrays(fleet: Fleet, jobs: Jobs, fx: Effects, framework_of: list[str], schedule: Schedule) -> dict:
+    """Column arrays of every attempt, with the healthy step time each would have."""
+    attempts = schedule.attempts
+    speed = fleet.sku_array("speed")
+    n = len(attempts)
+    a_job = np.fromiter((a.job for a in attempts), np.int64, n)
+    node_counts = np.fromiter((len(a.nodes) for a in attempts), np.int64, n)
+    gpu_counts = np.fromiter((len(a.gpus) for a in attempts), np.int64, n)
+    a_sku = np.fromiter((a.sku for a in attempts), np.int64, n)
+    model = jobs.model[a_job] if n else np.zeros(0, np.int64)
+    paced = (jobs.reports_steps[a_job] & ~jobs.is_dummy[a_job] & (model >= 0)) if n else np.zeros(0, bool)
+    parts = np.array(
+        [
+            step_parts(int(m), float(speed[s]), int(g), int(k) > 1) if p else (0.0, 0.0, 0.0)
+            for m, s, g, k, p in zip(model, a_sku, gpu_counts, node_counts, paced, strict=True)
+        ]
+    )
+    parts = parts.reshape(n, 3)
+    fw = np.array([fx.fw_slow.get(framework_of[j], 1.0) for j in a_job.tolist()]) if n else np.zeros(0)
+    compute = np.array([MODELS[int(m)][1] if m >= 0 else 0.0 for m in model]) if n else np.zeros(0)
+    return {
+        "a_job": a_job,
+        "a_attempt": np.fromiter((a.attempt for a in attempts), np.int64, n),
+        "a_start": np.fromiter((a.start for a in attempts), np.int64, n),
+        "a_end": np.fromiter((a.end for a in attempts), np.int64, n),
+        "a_state": np.fromiter((a.state for a in attempts), np.int64, n),
+        "a_sku": a_sku,
+        "a_overhead": np.fromiter((a.overhead for a in attempts), np.int64, n),
+        "a_n_nodes": node_counts,
+        "a_node_off": np.concatenate([[0], np.cumsum(node_counts)]),
+        "a_nodes_flat": np.concatenate([a.nodes for a in attempts]) if n else np.zeros(0, np.int64),
+        "a_gpu_off": np.concatenate([[0], np.cumsum(gpu_counts)]),
+        "a_gpus_flat": np.concatenate([a.gpus for a in attempts]) if n else np.zeros(0, np.int64),
+        "a_paced": paced,
+        "a_comp": parts[:, 0],
+        "a_dl": parts[:, 1],
+        "a_sync": parts[:, 2],
+        "a_fw": fw,
+        "a_ckpt_s": np.clip(compute * CHECKPOINT_S_PER_COMPUTE_S, 5, 45),
+    }
+
+
+__all__ = ["SimContext", "attempt_arrays", "STATES"]

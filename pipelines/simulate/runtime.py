@@ -1,0 +1,103 @@
+"""Job runtime metrics for one day: per worker and minute, steps done and where the step time went.
+
+Distributed training is synchronous: every worker's step lasts as long as the slowest worker's compute and input
+plus the all-reduce, so a throttled node shows as its own high compute time and as everyone else's sync wait.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from pipelines.contracts.sources import JOB_RUNTIME_METRICS
+from pipelines.simulate.context import SimContext
+from pipelines.simulate.telemetry import _timestamps
+from pipelines.simulate.workload import MODELS
+
+
+class RuntimeWriter:
+    """Keeps each attempt's step counter across days, so `step` keeps counting where yesterday stopped."""
+
+    def __init__(self, ctx: SimContext):
+        self.ctx = ctx
+        healthy = ctx.a_comp + ctx.a_dl + ctx.a_sync
+        saved = np.array([a.saved for a in ctx.schedule.attempts])
+        self.steps_done = np.where(healthy > 0, np.floor(saved * 60 / np.where(healthy > 0, healthy, 1)), 0.0)
+
+    def day(self, day: int) -> pa.Table:
+        ctx = self.ctx
+        first, last = ctx.day_minutes(day)
+        sel = ctx.overlapping(first, last)
+        sel = sel[ctx.a_paced[sel]]
+        begin = np.maximum(ctx.a_start[sel], first)
+        minutes = np.minimum(ctx.a_end[sel], last) - begin
+        workers = ctx.a_n_nodes[sel]
+        lengths = minutes * workers
+        if lengths.sum() == 0:
+            return JOB_RUNTIME_METRICS.arrow_schema().empty_table()
+        att = np.repeat(sel, lengths)
+        offset = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        w = np.repeat(workers, lengths)
+        minute = np.repeat(begin, lengths) + offset // w
+        worker = offset % w
+        node = ctx.a_nodes_flat[ctx.a_node_off[att] + worker]
+        comp, dl, sync_wait, step, ckpt_s, steps = self._step_times(att, node, minute, worker)
+        step_no = self._step_counter(att, worker, steps)
+        job = ctx.a_job[att]
+        per_step = np.array([m[4] for m in MODELS])[np.maximum(ctx.jobs.model[job], 0)]
+        samples = steps * per_step * (ctx.a_gpu_off[att + 1] - ctx.a_gpu_off[att]) / w
+        missing = np.isnan(step)
+        table = {
+            "ts": _timestamps(ctx, minute),
+            "job_id": ctx.job_ids[job],
+            "attempt": ctx.a_attempt[att].astype(np.int32),
+            "worker": worker.astype(np.int32),
+            "node_id": ctx.fleet.node_ids[node],
+            "step": step_no.astype(np.int64),
+            "steps": steps.round(3),
+            "step_time_s": pa.array(step.round(4), mask=missing),
+            "compute_s": pa.array(comp.round(4), mask=missing),
+            "dataloader_wait_s": pa.array(dl.round(4), mask=missing),
+            "grad_sync_s": pa.array(sync_wait.round(4), mask=missing),
+            "checkpoint_s": ckpt_s.round(2),
+            "samples": samples.round(1),
+            "framework_version": ctx.framework_of[job],
+        }
+        return pa.table(table, schema=JOB_RUNTIME_METRICS.arrow_schema())
+
+    def _step_times(self, att, node, minute, worker):
+        ctx, fx = self.ctx, self.ctx.fx
+        sc, si, sn = (fx.get(k)[node, minute] if fx.get(k) is not None else 1.0 for k in ("sc", "si", "sn"))
+        comp = ctx.a_comp[att] * ctx.a_fw[att] * sc
+        dl = ctx.a_dl[att] * si
+        starts = np.flatnonzero(worker == 0)
+        block = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(att))))
+        slowest = np.maximum.reduceat(comp + dl, starts)[block]
+        sync = ctx.a_sync[att] * np.maximum.reduceat(np.broadcast_to(sn, att.shape).astype(float), starts)[block]
+        step = slowest + sync
+        since = minute - ctx.a_start[att]
+        ckpt_every = ctx.jobs.ckpt_min[ctx.a_job[att]]
+        overhead = ctx.a_overhead[att]
+        in_ckpt = (ckpt_every > 0) & (since >= overhead)
+        in_ckpt &= (since - overhead) % np.maximum(ckpt_every, 1) == np.maximum(ckpt_every, 1) - 1
+        ckpt_s = np.where(in_ckpt, ctx.a_ckpt_s[att], 0.0)
+        restarting = since < overhead
+        steps = np.where(restarting, 0.0, (60 - ckpt_s) / step)
+        step = np.where(restarting, np.nan, step)
+        return comp, dl, step - comp - dl, step, ckpt_s, steps
+
+    def _step_counter(self, att, worker, steps):
+        """Cumulative step per attempt, carried over from earlier days; all workers of a step share it."""
+        lead = worker == 0
+        lead_att, lead_steps = att[lead], steps[lead]
+        running = np.cumsum(lead_steps)
+        first_of_att = np.r_[True, lead_att[1:] != lead_att[:-1]]
+        base = np.repeat(
+            running[first_of_att] - lead_steps[first_of_att],
+            np.diff(np.append(np.flatnonzero(first_of_att), len(lead_att))),
+        )
+        counter = self.steps_done[lead_att] + running - base
+        last_of_att = np.r_[lead_att[1:] != lead_att[:-1], True]
+        self.steps_done[lead_att[last_of_att]] = counter[last_of_att]
+        block = np.cumsum(lead) - 1
+        return np.floor(counter[block])
