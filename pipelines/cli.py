@@ -1,0 +1,114 @@
+"""The `goodput` command line: parses arguments and calls the same functions the Dagster assets call."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+
+DEFAULT_DATA = Path("data")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except (ValueError, RuntimeError, OSError) as error:  # our own errors carry a message a user can act on
+        print(f"goodput {args.command}: {error}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="goodput", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="the main job: simulate the default fleet and build the warehouse")
+    run.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder for landing files and the DuckDB file")
+    run.add_argument("--scenario", type=Path, help="scenario YAML (default: the embedded 2-day default fleet)")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.set_defaults(handler=_run)
+
+    simulate = commands.add_parser("simulate", help="simulate a fleet from a scenario into landing Parquet")
+    simulate.add_argument("--scenario", type=Path, help="scenario YAML (default: the embedded default)")
+    simulate.add_argument("--out", type=Path, required=True, help="landing folder to write")
+    simulate.add_argument("--seed", type=int, help="override the scenario's seed")
+    simulate.add_argument("--days", type=int, help="override the scenario's number of days")
+    simulate.add_argument("--quiet", action="store_true", help="no progress bars")
+    simulate.set_defaults(handler=_simulate)
+
+    build = commands.add_parser("build", help="load landing files into the DuckDB warehouse")
+    build.add_argument("--landing", type=Path, required=True, help="landing folder (<source>/date=.../*.parquet)")
+    build.add_argument("--db", type=Path, required=True, help="DuckDB file to build into")
+    build.add_argument("--quiet", action="store_true", help="no progress bars")
+    build.set_defaults(handler=_build)
+    return parser
+
+
+def _load(path: Path | None, seed: int | None = None, days: int | None = None):
+    from pipelines.simulate.scenario import load_scenario
+
+    if path is None:
+        with resources.as_file(resources.files("pipelines.config").joinpath("default_scenario.yml")) as default:
+            scenario = load_scenario(default)
+    else:
+        scenario = load_scenario(path)
+    updates = {k: v for k, v in (("seed", seed), ("days", days)) if v is not None}
+    return scenario.model_copy(update=updates) if updates else scenario
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from pipelines.simulate.run import simulate
+    from pipelines.simulate.shape import trace_shape
+
+    scenario = _load(args.scenario, args.seed, args.days)
+    started = time.perf_counter()
+    summary = simulate(scenario, args.out, progress=not args.quiet)
+    elapsed = time.perf_counter() - started
+    print(f"simulated '{scenario.name}': {scenario.days} day(s) from {scenario.start:%Y-%m-%d %H:%M} UTC, "
+          f"{summary.jobs:,} jobs, {summary.incidents} truth entries, in {elapsed:.1f} s -> {summary.out}")
+    _print_table(["source", "rows"], [[name, f"{rows:,}"] for name, rows in summary.rows.items()])
+    shape = trace_shape(summary.out)
+    print("trace shape: " + ", ".join(f"{k} {v:,.2f}" for k, v in shape.items() if v is not None))
+    return 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    from pipelines.orchestration.build import build
+
+    started = time.perf_counter()
+    loads = build(args.landing, args.db, progress=not args.quiet)
+    _print_loads(loads, args.db, time.perf_counter() - started)
+    return 0 if all(load.reconciles for load in loads) else 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    landing, db = args.data / "landing", args.data / "goodput.duckdb"
+    code = _simulate(argparse.Namespace(scenario=args.scenario, out=landing, seed=None, days=None, quiet=args.quiet))
+    return code or _build(argparse.Namespace(landing=landing, db=db, quiet=args.quiet))
+
+
+def _print_loads(loads, db: Path, elapsed: float) -> None:
+    rows = [[x.source, x.new_files, x.skipped_files, f"{x.landed:,}", f"{x.accepted:,}", f"{x.quarantined:,}",
+             f"{x.total_rows:,}", "yes" if x.reconciles else "NO"] for x in loads]
+    print(f"built {db} in {elapsed:.1f} s")
+    _print_table(["source", "new files", "unchanged", "landed", "accepted", "quarantined", "rows in raw",
+                  "reconciles"], rows)
+    for load in loads:
+        for bad in load.unreadable:
+            print(f"unreadable file ({load.source}): {bad['file']}: {bad['error']}")
+
+
+def _print_table(header: list[str], rows: list[list]) -> None:
+    cells = [header] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    for index, row in enumerate(cells):
+        print("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+        if index == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,8 @@
+"""The one Dagster code location: every asset, check and resource of goodput."""
+
+from dagster import Definitions
+
+from pipelines.ingest.assets import RAW_ASSETS
+from pipelines.resources import Warehouse
+
+defs = Definitions(assets=[*RAW_ASSETS], resources={"warehouse": Warehouse()})

@@ -1,0 +1,196 @@
+"""Landing Parquet into `raw.*`: typed, checked against the contract, bad rows quarantined with their reason.
+
+Incremental by file: a manifest remembers every file loaded (path, size, modification time), so a second build loads
+only new or replaced files, late files included, and loading the same data twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+from sqlglot import exp
+
+from pipelines.contracts import SOURCES, Source
+from pipelines.ingest.validate import col, reason_sql, typed_batch_sql
+
+RAW = "raw"
+MANIFEST = "raw._files"
+QUARANTINE = "raw._quarantine"
+LANDING_SUFFIXES = (".parquet",)
+
+
+@dataclass
+class FileResult:
+    file: str
+    landed: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    error: str | None = None
+
+
+@dataclass
+class LoadReport:
+    source: str
+    files_seen: int = 0
+    files_skipped: int = 0
+    results: list[FileResult] = field(default_factory=list)
+
+    @property
+    def landed(self) -> int:
+        return sum(r.landed for r in self.results)
+
+    @property
+    def accepted(self) -> int:
+        return sum(r.accepted for r in self.results)
+
+    @property
+    def quarantined(self) -> int:
+        return sum(r.quarantined for r in self.results)
+
+    @property
+    def unreadable(self) -> list[FileResult]:
+        return [r for r in self.results if r.error]
+
+
+def connect(db_path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A connection with UTC session time, so zoned timestamps land as the UTC wall clock."""
+    Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(db_path), read_only=read_only)
+    con.execute("set TimeZone = 'UTC'")
+    return con
+
+
+def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"create schema if not exists {RAW}")
+    for source in SOURCES.values():
+        columns = [exp.ColumnDef(this=exp.to_identifier(c.name, quoted=True), kind=exp.DataType.build(c.dtype))
+                   for c in source.columns]
+        columns += [exp.ColumnDef(this=exp.to_identifier(name), kind=exp.DataType.build(kind))
+                    for name, kind in (("_file", "VARCHAR"), ("_row", "BIGINT"), ("_loaded_at", "TIMESTAMP"))]
+        create = exp.Create(this=exp.Schema(this=exp.to_table(raw_table(source)), expressions=columns),
+                            kind="TABLE", exists=True)
+        con.execute(create.sql("duckdb"))
+    con.execute(f"""create table if not exists {MANIFEST} (
+        source varchar, file varchar, size_bytes bigint, modified_ns bigint, content_hash varchar, landed_rows bigint,
+        accepted_rows bigint, quarantined_rows bigint, error varchar, loaded_at timestamp)""")
+    con.execute(f"""create table if not exists {QUARANTINE} (
+        source varchar, file varchar, row_number bigint, reason varchar, record json, quarantined_at timestamp)""")
+
+
+def raw_table(source: Source) -> str:
+    return f"{RAW}.{source.name}"
+
+
+def landing_files(landing: Path, source: Source) -> list[Path]:
+    folder = landing / source.name
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in LANDING_SUFFIXES)
+
+
+def load_source(con: duckdb.DuckDBPyConnection, source: Source, landing: Path, now: datetime | None = None) -> LoadReport:
+    """Load every new or replaced landing file of one source; never raises for bad data."""
+    ensure_raw_schema(con)
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    known = {
+        file: (size, modified, digest)
+        for file, size, modified, digest in con.execute(
+            f"select file, size_bytes, modified_ns, content_hash from {MANIFEST} where source = ?", [source.name]
+        ).fetchall()
+    }
+    report = LoadReport(source.name)
+    for path in landing_files(Path(landing), source):
+        report.files_seen += 1
+        stat = path.stat()
+        seen = known.get(str(path))
+        if seen and seen[:2] == (stat.st_size, stat.st_mtime_ns):
+            report.files_skipped += 1
+            continue
+        digest = _content_hash(path)
+        if seen and seen[2] == digest:  # rewritten with the same bytes (a re-run of a simulation)
+            con.execute(f"update {MANIFEST} set modified_ns = ? where source = ? and file = ?",
+                        [stat.st_mtime_ns, source.name, str(path)])
+            report.files_skipped += 1
+            continue
+        con.execute("begin transaction")
+        if seen:  # replaced in place: its earlier rows give way to the new content
+            _forget(con, source, str(path))
+        result = _load_file(con, source, path, now)
+        con.execute(
+            f"insert into {MANIFEST} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [source.name, str(path), stat.st_size, stat.st_mtime_ns, digest, result.landed, result.accepted,
+             result.quarantined, result.error, now],
+        )
+        con.execute("commit")
+        report.results.append(result)
+    return report
+
+
+def _content_hash(path: Path) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _forget(con: duckdb.DuckDBPyConnection, source: Source, file: str) -> None:
+    con.execute(f"delete from {raw_table(source)} where _file = ?", [file])
+    con.execute(f"delete from {QUARANTINE} where source = ? and file = ?", [source.name, file])
+    con.execute(f"delete from {MANIFEST} where source = ? and file = ?", [source.name, file])
+
+
+def _load_file(con: duckdb.DuckDBPyConnection, source: Source, path: Path, now: datetime) -> FileResult:
+    result = FileResult(str(path))
+    try:
+        con.execute(
+            "create or replace temp table _batch as "
+            "select * exclude (file_row_number), file_row_number + 1 as _row "
+            "from read_parquet(?, file_row_number = true, hive_partitioning = false)",
+            [str(path)],
+        )
+    except duckdb.Error as error:
+        result.error = f"{type(error).__name__}: {str(error).splitlines()[0]}"
+        return result
+    landed_types = {name: dtype for name, dtype, *_ in con.execute("describe _batch").fetchall() if name != "_row"}
+    con.execute("create or replace temp table _typed as " + typed_batch_sql(source, landed_types, "_batch"))
+    refs = {ref.source: raw_table(SOURCES[ref.source]) for ref in source.references}
+    checked = reason_sql(source, landed_types, "_typed", raw_table(source), refs)
+    con.execute("create or replace temp table _checked as " + checked, {"now": now} if source.time_column else None)
+    columns = ", ".join(col(c.name).sql("duckdb") for c in source.columns)
+    con.execute(
+        f"insert into {raw_table(source)} select {columns}, ?, _row, ? from _checked where _reason is null",
+        [str(path), now],
+    )
+    con.execute(
+        f"insert into {QUARANTINE} select ?, ?, c._row, c._reason, to_json(b), ? "
+        "from _checked as c join _batch as b using (_row) where c._reason is not null",
+        [source.name, str(path), now],
+    )
+    result.landed, result.accepted = con.execute(
+        "select count(*), count(*) filter (where _reason is null) from _checked"
+    ).fetchone()
+    result.quarantined = result.landed - result.accepted
+    for table in ("_batch", "_typed", "_checked"):
+        con.execute(f"drop table if exists {table}")
+    return result
+
+
+def reconciliation(con: duckdb.DuckDBPyConnection, source: Source) -> dict[str, int]:
+    """Counts as the tables hold them: landed per the manifest against rows in raw and in quarantine."""
+    landed, readable_files, unreadable = con.execute(
+        f"select coalesce(sum(landed_rows), 0), count(*) filter (where error is null), "
+        f"count(*) filter (where error is not null) from {MANIFEST} where source = ?",
+        [source.name],
+    ).fetchone()
+    accepted = con.execute(f"select count(*) from {raw_table(source)}").fetchone()[0]
+    quarantined = con.execute(f"select count(*) from {QUARANTINE} where source = ?", [source.name]).fetchone()[0]
+    return {"landed": landed, "accepted": accepted, "quarantined": quarantined, "files": readable_files,
+            "unreadable_files": unreadable}
+
+
+

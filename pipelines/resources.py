@@ -1,0 +1,28 @@
+"""The warehouse as a Dagster resource: where the DuckDB file and the landing folder are."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+from dagster import ConfigurableResource
+
+from pipelines.ingest.load import connect
+
+DEFAULT_DB = "data/goodput.duckdb"
+DEFAULT_LANDING = "data/landing"
+
+
+class Warehouse(ConfigurableResource):
+    """One DuckDB file (one writer at a time) fed from one landing folder."""
+
+    db_path: str = os.environ.get("GOODPUT_DB", DEFAULT_DB)
+    landing_dir: str = os.environ.get("GOODPUT_LANDING", DEFAULT_LANDING)
+
+    def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        return connect(self.db_path, read_only=read_only)
+
+    @property
+    def landing(self) -> Path:
+        return Path(self.landing_dir)
