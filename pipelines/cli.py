@@ -67,8 +67,10 @@ def _simulate(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     summary = simulate(scenario, args.out, progress=not args.quiet)
     elapsed = time.perf_counter() - started
-    print(f"simulated '{scenario.name}': {scenario.days} day(s) from {scenario.start:%Y-%m-%d %H:%M} UTC, "
-          f"{summary.jobs:,} jobs, {summary.incidents} truth entries, in {elapsed:.1f} s -> {summary.out}")
+    print(
+        f"simulated '{scenario.name}': {scenario.days} day(s) from {scenario.start:%Y-%m-%d %H:%M} UTC, "
+        f"{summary.jobs:,} jobs, {summary.incidents} truth entries, in {elapsed:.1f} s -> {summary.out}"
+    )
     _print_table(["source", "rows"], [[name, f"{rows:,}"] for name, rows in summary.rows.items()])
     shape = trace_shape(summary.out)
     print("trace shape: " + ", ".join(f"{k} {v:,.2f}" for k, v in shape.items() if v is not None))
@@ -91,11 +93,23 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _print_loads(loads, db: Path, elapsed: float) -> None:
-    rows = [[x.source, x.new_files, x.skipped_files, f"{x.landed:,}", f"{x.accepted:,}", f"{x.quarantined:,}",
-             f"{x.total_rows:,}", "yes" if x.reconciles else "NO"] for x in loads]
+    rows = [
+        [
+            x.source,
+            x.new_files,
+            x.skipped_files,
+            f"{x.landed:,}",
+            f"{x.accepted:,}",
+            f"{x.quarantined:,}",
+            f"{x.total_rows:,}",
+            "yes" if x.reconciles else "NO",
+        ]
+        for x in loads
+    ]
     print(f"built {db} in {elapsed:.1f} s")
-    _print_table(["source", "new files", "unchanged", "landed", "accepted", "quarantined", "rows in raw",
-                  "reconciles"], rows)
+    _print_table(
+        ["source", "new files", "unchanged", "landed", "accepted", "quarantined", "rows in raw", "reconciles"], rows
+    )
     for load in loads:
         for bad in load.unreadable:
             print(f"unreadable file ({load.source}): {bad['file']}: {bad['error']}")

@@ -29,8 +29,13 @@ def raw_asset(source: Source) -> AssetsDefinition:
         group_name="raw",
         kinds={"duckdb"},
         description=f"raw.{source.name}: {source.grain}, as landed, contract-checked (bad rows in raw._quarantine).",
-        check_specs=[AssetCheckSpec(RECONCILES, asset=AssetKey(["raw", source.name]),
-                                    description="landed rows = accepted + quarantined; no unreadable files")],
+        check_specs=[
+            AssetCheckSpec(
+                RECONCILES,
+                asset=AssetKey(["raw", source.name]),
+                description="landed rows = accepted + quarantined; no unreadable files",
+            )
+        ],
     )
     def _raw(warehouse: Warehouse) -> MaterializeResult:
         with warehouse.connect() as con:

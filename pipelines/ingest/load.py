@@ -67,12 +67,17 @@ def connect(db_path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConn
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"create schema if not exists {RAW}")
     for source in SOURCES.values():
-        columns = [exp.ColumnDef(this=exp.to_identifier(c.name, quoted=True), kind=exp.DataType.build(c.dtype))
-                   for c in source.columns]
-        columns += [exp.ColumnDef(this=exp.to_identifier(name), kind=exp.DataType.build(kind))
-                    for name, kind in (("_file", "VARCHAR"), ("_row", "BIGINT"), ("_loaded_at", "TIMESTAMP"))]
-        create = exp.Create(this=exp.Schema(this=exp.to_table(raw_table(source)), expressions=columns),
-                            kind="TABLE", exists=True)
+        columns = [
+            exp.ColumnDef(this=exp.to_identifier(c.name, quoted=True), kind=exp.DataType.build(c.dtype))
+            for c in source.columns
+        ]
+        columns += [
+            exp.ColumnDef(this=exp.to_identifier(name), kind=exp.DataType.build(kind))
+            for name, kind in (("_file", "VARCHAR"), ("_row", "BIGINT"), ("_loaded_at", "TIMESTAMP"))
+        ]
+        create = exp.Create(
+            this=exp.Schema(this=exp.to_table(raw_table(source)), expressions=columns), kind="TABLE", exists=True
+        )
         con.execute(create.sql("duckdb"))
     con.execute(f"""create table if not exists {MANIFEST} (
         source varchar, file varchar, size_bytes bigint, modified_ns bigint, content_hash varchar, landed_rows bigint,
@@ -92,7 +97,9 @@ def landing_files(landing: Path, source: Source) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in LANDING_SUFFIXES)
 
 
-def load_source(con: duckdb.DuckDBPyConnection, source: Source, landing: Path, now: datetime | None = None) -> LoadReport:
+def load_source(
+    con: duckdb.DuckDBPyConnection, source: Source, landing: Path, now: datetime | None = None
+) -> LoadReport:
     """Load every new or replaced landing file of one source; never raises for bad data."""
     ensure_raw_schema(con)
     now = now or datetime.now(UTC).replace(tzinfo=None)
@@ -112,18 +119,31 @@ def load_source(con: duckdb.DuckDBPyConnection, source: Source, landing: Path, n
             continue
         digest = _content_hash(path)
         if seen and seen[2] == digest:  # rewritten with the same bytes (a re-run of a simulation)
-            con.execute(f"update {MANIFEST} set modified_ns = ? where source = ? and file = ?",
-                        [stat.st_mtime_ns, source.name, str(path)])
+            con.execute(
+                f"update {MANIFEST} set modified_ns = ? where source = ? and file = ?",
+                [stat.st_mtime_ns, source.name, str(path)],
+            )
             report.files_skipped += 1
             continue
+        error = _read_batch(con, path)  # outside the transaction: a failed read must not abort it
         con.execute("begin transaction")
         if seen:  # replaced in place: its earlier rows give way to the new content
             _forget(con, source, str(path))
-        result = _load_file(con, source, path, now)
+        result = FileResult(str(path), error=error) if error else _load_batch(con, source, path, now)
         con.execute(
             f"insert into {MANIFEST} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [source.name, str(path), stat.st_size, stat.st_mtime_ns, digest, result.landed, result.accepted,
-             result.quarantined, result.error, now],
+            [
+                source.name,
+                str(path),
+                stat.st_size,
+                stat.st_mtime_ns,
+                digest,
+                result.landed,
+                result.accepted,
+                result.quarantined,
+                result.error,
+                now,
+            ],
         )
         con.execute("commit")
         report.results.append(result)
@@ -144,8 +164,8 @@ def _forget(con: duckdb.DuckDBPyConnection, source: Source, file: str) -> None:
     con.execute(f"delete from {MANIFEST} where source = ? and file = ?", [source.name, file])
 
 
-def _load_file(con: duckdb.DuckDBPyConnection, source: Source, path: Path, now: datetime) -> FileResult:
-    result = FileResult(str(path))
+def _read_batch(con: duckdb.DuckDBPyConnection, path: Path) -> str | None:
+    """The file as temp table `_batch` with 1-based `_row`; the reason when it cannot be read at all."""
     try:
         con.execute(
             "create or replace temp table _batch as "
@@ -154,8 +174,12 @@ def _load_file(con: duckdb.DuckDBPyConnection, source: Source, path: Path, now: 
             [str(path)],
         )
     except duckdb.Error as error:
-        result.error = f"{type(error).__name__}: {str(error).splitlines()[0]}"
-        return result
+        return f"{type(error).__name__}: {str(error).splitlines()[0]}"
+    return None
+
+
+def _load_batch(con: duckdb.DuckDBPyConnection, source: Source, path: Path, now: datetime) -> FileResult:
+    result = FileResult(str(path))
     landed_types = {name: dtype for name, dtype, *_ in con.execute("describe _batch").fetchall() if name != "_row"}
     con.execute("create or replace temp table _typed as " + typed_batch_sql(source, landed_types, "_batch"))
     refs = {ref.source: raw_table(SOURCES[ref.source]) for ref in source.references}
@@ -189,8 +213,10 @@ def reconciliation(con: duckdb.DuckDBPyConnection, source: Source) -> dict[str, 
     ).fetchone()
     accepted = con.execute(f"select count(*) from {raw_table(source)}").fetchone()[0]
     quarantined = con.execute(f"select count(*) from {QUARANTINE} where source = ?", [source.name]).fetchone()[0]
-    return {"landed": landed, "accepted": accepted, "quarantined": quarantined, "files": readable_files,
-            "unreadable_files": unreadable}
-
-
-
+    return {
+        "landed": landed,
+        "accepted": accepted,
+        "quarantined": quarantined,
+        "files": readable_files,
+        "unreadable_files": unreadable,
+    }

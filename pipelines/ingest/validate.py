@@ -39,8 +39,8 @@ def typed_batch_sql(source: Source, landed_types: dict[str, str], batch: str) ->
     selects = []
     for column in source.columns:
         dtype = exp.DataType.build(column.dtype)
-        value = exp.TryCast(this=col(column.name), to=dtype) if column.name in landed_types else exp.cast(
-            exp.null(), dtype
+        value = (
+            exp.TryCast(this=col(column.name), to=dtype) if column.name in landed_types else exp.cast(exp.null(), dtype)
         )
         selects.append(exp.alias_(value, column.name, quoted=True))
     for name in sorted(retyped(source, landed_types)):

@@ -54,8 +54,14 @@ def build(landing: str | Path, db: str | Path, progress: bool = True) -> list[So
     loads = []
     for name in tqdm(build_order(), desc="loading", unit="source", disable=not progress):
         key = AssetKey(["raw", name])
-        result = materialize(RAW_ASSETS, selection=[key], resources={"warehouse": warehouse}, instance=instance,
-                             run_config=QUIET_LOGS, raise_on_error=False)
+        result = materialize(
+            RAW_ASSETS,
+            selection=[key],
+            resources={"warehouse": warehouse},
+            instance=instance,
+            run_config=QUIET_LOGS,
+            raise_on_error=False,
+        )
         if not result.success:
             failure = next((e for e in result.all_events if e.is_failure), None)
             message = failure.message if failure else "unknown failure"

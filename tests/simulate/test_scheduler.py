@@ -1,0 +1,122 @@
+"""The scheduler on hand-made jobs: queueing, packing, gangs, priority, outages, drains and checkpoint restarts."""
+
+import numpy as np
+
+from pipelines.simulate.fleet import build_fleet
+from pipelines.simulate.incidents import Effects
+from pipelines.simulate.scenario import FleetSpec
+from pipelines.simulate.scheduler import COMPLETED, NODE_FAIL, PREEMPTED, RESTART_OVERHEAD_MIN, Scheduler
+from pipelines.simulate.workload import BATCH, INTERACTIVE, Jobs
+
+FLEET = build_fleet(FleetSpec(gpus=8, nodes=2, regions=["r1"]))  # two nodes of 4 GPUs
+MINUTES = 300
+
+
+def make_jobs(*specs: dict) -> Jobs:
+    defaults = dict(
+        submit_s=0,
+        cls=BATCH,
+        team=0,
+        region=0,
+        model=3,
+        gpus=1,
+        n_nodes=0,
+        sku_req=-1,
+        work_min=10,
+        fate=0,
+        fate_frac=1.0,
+        priority=20,
+        deadline_s=-1,
+        ckpt_min=20,
+        reports_steps=True,
+        is_dummy=False,
+        activity=1.0,
+    )
+    rows = [{**defaults, **spec} for spec in specs]
+    return Jobs(**{k: np.array([r[k] for r in rows]) for k in defaults})
+
+
+def run(jobs: Jobs, fx: Effects | None = None):
+    fx = fx or Effects(FLEET.n_nodes, 1, MINUTES)
+    return Scheduler(jobs, FLEET, fx, ["torch"] * len(jobs), np.random.default_rng(0)).run()
+
+
+def starts(schedule) -> dict[int, int]:
+    return {a.job: a.start for a in schedule.attempts if a.attempt == 0}
+
+
+def test_jobs_queue_when_gpus_are_short_and_start_when_freed():
+    schedule = run(make_jobs({"gpus": 4}, {"gpus": 4}, {"gpus": 4}))
+    assert starts(schedule) == {0: 0, 1: 0, 2: 10}  # the third waits for the first to finish
+    pending = [e for e in schedule.events if e[3] == "pending"]
+    assert [(e[1], e[6]) for e in pending] == [(2, "Resources")]
+
+
+def test_small_jobs_are_packed_onto_the_fullest_node():
+    schedule = run(make_jobs({"gpus": 1}, {"gpus": 1, "submit_s": 60}, {"gpus": 1, "submit_s": 120}))
+    assert len({tuple(a.nodes) for a in schedule.attempts}) == 1
+
+
+def test_gang_jobs_need_whole_free_nodes():
+    # one GPU busy on each node: an 8-GPU, 2-node job cannot start although 6 GPUs are free
+    schedule = run(
+        make_jobs({"gpus": 1, "work_min": 30}, {"gpus": 4, "work_min": 30}, {"gpus": 8, "n_nodes": 2, "submit_s": 60})
+    )
+    assert starts(schedule)[2] == 30
+    gang = next(a for a in schedule.attempts if a.job == 2)
+    assert len(gang.nodes) == 2 and len(gang.gpus) == 8
+
+
+def test_higher_priority_goes_first_when_gpus_free_up():
+    schedule = run(
+        make_jobs(
+            {"gpus": 8, "n_nodes": 2, "work_min": 20},
+            {"gpus": 8, "n_nodes": 2, "submit_s": 60, "priority": 20},
+            {"gpus": 8, "n_nodes": 2, "submit_s": 120, "priority": 50, "cls": INTERACTIVE},
+        )
+    )
+    order = starts(schedule)
+    assert order[2] == 20 and order[1] > order[2]
+
+
+def test_nothing_starts_while_the_scheduler_is_down():
+    fx = Effects(FLEET.n_nodes, 1, MINUTES)
+    fx.region_flag("sched_down")[0, 5:50] = True
+    schedule = run(make_jobs({"gpus": 1, "submit_s": 600}), fx)
+    assert starts(schedule) == {0: 50}
+    assert [e[6] for e in schedule.events if e[3] == "pending"] == ["SchedulerDown"]
+
+
+def test_a_failed_attempt_requeues_from_its_last_checkpoint():
+    fx = Effects(FLEET.n_nodes, 1, MINUTES)
+    fx.arr("hz_hw")[:, 50:] = 0.5  # both nodes start failing jobs at minute 50
+    schedule = run(make_jobs({"gpus": 4, "work_min": 200, "ckpt_min": 20}), fx)
+    first, second = schedule.attempts[0], schedule.attempts[1]
+    assert first.state == NODE_FAIL and 50 <= first.end <= 60
+    assert second.attempt == 1 and second.saved == 40.0  # progress ~50 minutes, checkpoints every 20
+    assert second.overhead == RESTART_OVERHEAD_MIN
+
+
+def test_maintenance_drains_ahead_and_preempts_what_still_runs():
+    fx = Effects(FLEET.n_nodes, 1, MINUTES)
+    fx.arr("maint")[0, 100:160] = True
+    schedule = run(
+        make_jobs(
+            {"gpus": 4, "work_min": 200}, {"gpus": 4, "work_min": 200}, {"gpus": 4, "work_min": 10, "submit_s": 50 * 60}
+        ),
+        fx,
+    )
+    preempted = [a for a in schedule.attempts if a.state == PREEMPTED]
+    assert len(preempted) == 1 and preempted[0].end == 100
+    late = next(a for a in schedule.attempts if a.job == 2)
+    assert late.start >= 160  # node 0 drains an hour ahead, node 1 is busy: the short job waits
+    assert all(a.state == COMPLETED for a in schedule.attempts if a.attempt > 0)
+
+
+def test_a_slower_step_time_makes_a_job_run_longer():
+    fx = Effects(FLEET.n_nodes, 1, MINUTES)
+    fx.arr("si")[:, :] = 3.0  # data-loader wait triples on every node
+    slow = run(make_jobs({"gpus": 1, "work_min": 60}), fx).attempts[0]
+    fast = run(make_jobs({"gpus": 1, "work_min": 60})).attempts[0]
+    assert fast.end - fast.start == 60
+    assert slow.end - slow.start > 70

@@ -1,0 +1,49 @@
+"""End to end through the command line: simulate a small fleet, build it, build again."""
+
+import duckdb
+
+from pipelines.cli import main
+
+
+def test_simulate_then_build_loads_everything_and_reconciles(tmp_path, capsys, landing):
+    db = tmp_path / "w.duckdb"
+    assert main(["build", "--landing", str(landing), "--db", str(db), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "gpu_telemetry" in out and "NO" not in out
+    con = duckdb.connect(str(db), read_only=True)
+    landed = duckdb.execute(f"select count(*) from read_parquet('{landing}/gpu_telemetry/*/*.parquet')").fetchone()[0]
+    assert con.execute("select count(*) from raw.gpu_telemetry").fetchone()[0] == landed
+    assert con.execute("select count(*) from raw._quarantine").fetchone()[0] == 0
+    con.close()
+    # a second build of the same landing loads nothing new and duplicates nothing
+    assert main(["build", "--landing", str(landing), "--db", str(db), "--quiet"]) == 0
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("select count(*) from raw.gpu_telemetry").fetchone()[0] == landed
+    con.close()
+
+
+def test_simulate_command_writes_landing_and_truth(tmp_path, capsys):
+    scenario = tmp_path / "s.yml"
+    scenario.write_text(
+        "name: tiny\nseed: 1\nstart: 2026-03-02T00:00:00Z\ndays: 1\nfleet: {gpus: 32, nodes: 4}\n"
+        "incidents:\n  - {kind: ecc_storm, start: '+2h', duration: 1h}\n"
+    )
+    assert main(["simulate", "--scenario", str(scenario), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    assert (tmp_path / "out" / "_truth" / "incidents.json").exists()
+    assert sorted(p.name for p in (tmp_path / "out" / "gpu_telemetry").iterdir()) == ["date=2026-03-02"]
+    assert "trace shape" in capsys.readouterr().out
+
+
+def test_a_bad_scenario_is_a_clear_error_not_a_traceback(tmp_path, capsys):
+    scenario = tmp_path / "bad.yml"
+    scenario.write_text(
+        "name: bad\nstart: 2026-03-02T00:00:00Z\ndays: 1\nincidents:\n"
+        "  - {kind: alien_invasion, start: '+1h', duration: 1h}\n"
+    )
+    assert main(["simulate", "--scenario", str(scenario), "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    assert "incidents.0.kind" in capsys.readouterr().err
+
+
+def test_build_of_a_missing_landing_folder_is_a_clear_error(tmp_path, capsys):
+    assert main(["build", "--landing", str(tmp_path / "nope"), "--db", str(tmp_path / "w.duckdb"), "--quiet"]) == 2
+    assert "does not exist" in capsys.readouterr().err
