@@ -44,6 +44,12 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--db", type=Path, required=True, help="DuckDB file to build into")
     build.add_argument("--quiet", action="store_true", help="no progress bars")
     build.set_defaults(handler=_build)
+
+    bench = commands.add_parser("bench", help="speed and memory on the default fleet, medians and ratios")
+    bench.add_argument("--days", type=int, default=7, help="days of the default fleet to simulate and ingest")
+    bench.add_argument("--repeat", type=int, default=3, help="runs per figure (the median is reported)")
+    bench.add_argument("--format", choices=("table", "json"), default="table")
+    bench.set_defaults(handler=_bench)
     return parser
 
 
@@ -90,6 +96,33 @@ def _run(args: argparse.Namespace) -> int:
     landing, db = args.data / "landing", args.data / "goodput.duckdb"
     code = _simulate(argparse.Namespace(scenario=args.scenario, out=landing, seed=None, days=None, quiet=args.quiet))
     return code or _build(argparse.Namespace(landing=landing, db=db, quiet=args.quiet))
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from pipelines.bench import machine, run_bench, to_json
+
+    figures = run_bench(days=args.days, repeat=args.repeat)
+    if args.format == "json":
+        print(to_json(figures))
+        return 0
+    print("machine: " + ", ".join(f"{k} {v}" for k, v in machine().items()))
+    _print_table(
+        ["figure", "median s", "runs s", "target s", "peak MiB", "baseline", "baseline s", "ratio"],
+        [
+            [
+                f.name,
+                f"{f.median_s:.1f}",
+                " ".join(f"{r:.1f}" for r in f.runs_s),
+                f"{f.target_s:.0f}",
+                f"{f.peak_rss_mib:,.0f}",
+                f.baseline,
+                f"{f.baseline_median_s:.1f}",
+                f"{f.ratio:.1f}x",
+            ]
+            for f in figures
+        ],
+    )
+    return 0
 
 
 def _print_loads(loads, db: Path, elapsed: float) -> None:
