@@ -179,6 +179,7 @@ JOB_METADATA = Source(
         _ts("submitted_at", "submission time"),
         _text("team", "owning team (chargeback unit)"),
         _text("user_name", "submitting user", nullable=True),
+        _text("region", "region (cluster) the job was submitted to; null if the scheduler spans regions", True),
         _text("workload_class", "class of work", allowed=WORKLOAD_CLASSES),
         _text("model_type", "model family, e.g. llm-7b", nullable=True),
         _text("dataset", "training dataset", nullable=True),

@@ -61,6 +61,7 @@ def connect(db_path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConn
     Path(db_path).parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(db_path), read_only=read_only)
     con.execute("set TimeZone = 'UTC'")
+    con.execute("set enable_progress_bar = false")
     return con
 
 
@@ -79,11 +80,35 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
             this=exp.Schema(this=exp.to_table(raw_table(source)), expressions=columns), kind="TABLE", exists=True
         )
         con.execute(create.sql("duckdb"))
+        _add_new_columns(con, source)
     con.execute(f"""create table if not exists {MANIFEST} (
         source varchar, file varchar, size_bytes bigint, modified_ns bigint, content_hash varchar, landed_rows bigint,
         accepted_rows bigint, quarantined_rows bigint, error varchar, loaded_at timestamp)""")
     con.execute(f"""create table if not exists {QUARANTINE} (
         source varchar, file varchar, row_number bigint, reason varchar, record json, quarantined_at timestamp)""")
+
+
+def _add_new_columns(con: duckdb.DuckDBPyConnection, source: Source) -> None:
+    """A contract that gained a column since the file was built: add it (null for the rows already loaded)."""
+    present = {
+        row[0]
+        for row in con.execute(
+            "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+            [RAW, source.name],
+        ).fetchall()
+    }
+    for column in source.columns:
+        if column.name not in present:
+            alter = exp.Alter(
+                this=exp.to_table(raw_table(source)),
+                kind="TABLE",
+                actions=[
+                    exp.ColumnDef(
+                        this=exp.to_identifier(column.name, quoted=True), kind=exp.DataType.build(column.dtype)
+                    )
+                ],
+            )
+            con.execute(alter.sql("duckdb"))
 
 
 def raw_table(source: Source) -> str:
@@ -187,7 +212,8 @@ def _load_batch(con: duckdb.DuckDBPyConnection, source: Source, path: Path, now:
     con.execute("create or replace temp table _checked as " + checked, {"now": now} if source.time_column else None)
     columns = ", ".join(col(c.name).sql("duckdb") for c in source.columns)
     con.execute(
-        f"insert into {raw_table(source)} select {columns}, ?, _row, ? from _checked where _reason is null",
+        f"insert into {raw_table(source)} ({columns}, _file, _row, _loaded_at) "
+        f"select {columns}, ?, _row, ? from _checked where _reason is null",
         [str(path), now],
     )
     con.execute(

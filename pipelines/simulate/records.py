@@ -87,6 +87,7 @@ class RecordWriter:
             "submitted_at": [ctx.origin + timedelta(seconds=int(s)) for s in jobs.submit_s[idx]],
             "team": team,
             "user_name": [f"{t}-u{int(u):02d}" for t, u in zip(team, rng.integers(0, 12, len(idx)), strict=True)],
+            "region": np.array(ctx.fleet.regions, dtype=object)[jobs.region[idx]],
             "workload_class": np.array(CLASSES)[jobs.cls[idx]],
             "model_type": names,
             "dataset": [DATASETS[n[:3]] if n else None for n in names],

@@ -213,3 +213,13 @@ def test_zoned_timestamps_land_as_utc(tmp_path, con):
     write(tmp_path, "gpu_telemetry", "2026-03-02", [row], schema)
     load(con, tmp_path, "gpu_telemetry")
     assert con.execute("select ts from raw.gpu_telemetry").fetchone()[0] == datetime(2026, 3, 2, 10, 0)
+
+
+def test_a_contract_that_gained_a_column_extends_an_existing_warehouse(tmp_path, con):
+    write(tmp_path, "inventory", "2026-03-02", inventory_rows())
+    load_source(con, SOURCES["inventory"], tmp_path, now=NOW)
+    con.execute("alter table raw.inventory drop column rack_id")  # as built by an older contract
+    write(tmp_path, "inventory", "2026-03-03", [{**r, "snapshot_date": date(2026, 3, 3)} for r in inventory_rows()])
+    report = load_source(con, SOURCES["inventory"], tmp_path, now=NOW)
+    assert report.accepted == 2
+    assert con.execute("select count(*) filter (where rack_id = 'r1') from raw.inventory").fetchone()[0] == 2

@@ -1,0 +1,1 @@
+"""The SQL model layer: finds models, parses their dependencies, runs them, makes them Dagster assets."""

@@ -1,0 +1,117 @@
+"""The SQL model project: every file under models/ is one table; its dependencies are the tables its SQL reads.
+
+Dependencies come from parsing (sqlglot scopes, so CTE names are not mistaken for tables), never from a list kept by
+hand. Everything that would make the graph wrong is an error at load time that names the file.
+"""
+
+from __future__ import annotations
+
+import graphlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlglot
+import yaml
+from sqlglot import exp
+from sqlglot.optimizer.scope import traverse_scope
+
+from pipelines.contracts import SOURCES
+
+LAYERS = ("staging", "intermediate", "marts")
+# which schemas each layer may read: only staging reads raw, and no edge goes back up
+ALLOWED_READS = {
+    "staging": {"raw"},
+    "intermediate": {"staging", "intermediate"},
+    "marts": {"staging", "intermediate", "marts"},
+}
+MODELS_DIR = Path(__file__).parents[2] / "models"
+
+
+class ModelError(ValueError):
+    """A model that cannot be part of the graph; the message starts with its file."""
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str  # table name = file stem
+    layer: str  # schema = folder
+    path: Path
+    sql: str
+    deps: frozenset[str]  # "schema.table" it reads
+    config: dict = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def table(self) -> str:
+        return f"{self.layer}.{self.name}"
+
+    @property
+    def incremental(self) -> dict | None:
+        return self.config.get("incremental")
+
+
+def table_references(sql: str, path: Path) -> frozenset[str]:
+    """Qualified tables a query reads, CTE names excluded."""
+    try:
+        tree = sqlglot.parse_one(sql, dialect="duckdb")
+    except sqlglot.errors.ParseError as error:
+        raise ModelError(f"{path}: SQL does not parse: {str(error).splitlines()[0]}") from None
+    if not isinstance(tree, exp.Query):
+        raise ModelError(f"{path}: a model is one select statement")
+    found = set()
+    for scope in traverse_scope(tree):
+        for source in scope.sources.values():
+            if isinstance(source, exp.Table):
+                if not source.db:
+                    raise ModelError(
+                        f"{path}: table '{source.name}' must be referenced with its schema "
+                        f"(raw., staging., intermediate. or marts.)"
+                    )
+                found.add(f"{source.db}.{source.name}")
+    return frozenset(found)
+
+
+def load_project(root: Path = MODELS_DIR) -> dict[str, Model]:
+    """All models by qualified name, checked: references resolve, the layer rule holds, no cycles."""
+    models: dict[str, Model] = {}
+    for layer in LAYERS:
+        folder = root / layer
+        configs = _folder_config(folder)
+        for path in sorted(folder.glob("*.sql")):
+            sql = path.read_text()
+            model = Model(path.stem, layer, path, sql, table_references(sql, path), configs.get(path.stem, {}))
+            models[model.table] = model
+    raw_tables = {f"raw.{name}" for name in SOURCES}
+    for model in models.values():
+        for dep in sorted(model.deps):
+            schema = dep.split(".")[0]
+            if dep not in models and dep not in raw_tables:
+                raise ModelError(f"{model.path}: '{dep}' is neither a model nor a raw table")
+            if schema not in ALLOWED_READS[model.layer]:
+                raise ModelError(
+                    f"{model.path}: a {model.layer} model may not read {dep} "
+                    f"(allowed: {', '.join(sorted(ALLOWED_READS[model.layer]))})"
+                )
+    build_order(models)
+    return models
+
+
+def build_order(models: dict[str, Model]) -> list[str]:
+    """Models in an order where every model comes after what it reads."""
+    graph = {name: {d for d in m.deps if d in models} for name, m in models.items()}
+    try:
+        return list(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as error:
+        cycle = error.args[1]
+        raise ModelError(f"{models[cycle[0]].path}: dependency cycle: {' -> '.join(cycle)}") from None
+
+
+def _folder_config(folder: Path) -> dict[str, dict]:
+    """The YAML beside a folder's SQL: per model description, grain, primary key, incremental settings."""
+    path = folder / "_models.yml"
+    if not path.exists():
+        return {}
+    data = yaml.safe_load(path.read_text()) or {}
+    models = data.get("models", {})
+    if not isinstance(models, dict):
+        raise ModelError(f"{path}: 'models' must map model names to their settings")
+    return models

@@ -1,0 +1,78 @@
+"""The model graph comes from parsing the SQL; every way it can be wrong is an error naming the file."""
+
+from pathlib import Path
+
+import pytest
+import sqlglot
+
+from pipelines.modeling.project import ALLOWED_READS, ModelError, load_project, table_references
+
+
+def write(root: Path, layer: str, name: str, sql: str) -> Path:
+    path = root / layer / f"{name}.sql"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(sql)
+    return path
+
+
+def test_cte_names_are_not_tables():
+    sql = "with jobs as (select * from raw.job_metadata), final as (select * from jobs) select * from final"
+    assert table_references(sql, Path("x.sql")) == {"raw.job_metadata"}
+
+
+def test_subqueries_and_joins_are_found():
+    sql = (
+        "select * from staging.a join (select * from staging.b) as b using (k) "
+        "where exists (select 1 from intermediate.c as c where c.k = b.k)"
+    )
+    assert table_references(sql, Path("x.sql")) == {"staging.a", "staging.b", "intermediate.c"}
+
+
+def test_a_valid_project_loads_with_parsed_dependencies(tmp_path):
+    write(tmp_path, "staging", "stg_a", "select * from raw.inventory")
+    write(tmp_path, "intermediate", "int_b", "with a as (select * from staging.stg_a) select * from a")
+    write(tmp_path, "marts", "fct_c", "select * from intermediate.int_b join staging.stg_a using (gpu_id)")
+    models = load_project(tmp_path)
+    assert models["marts.fct_c"].deps == {"intermediate.int_b", "staging.stg_a"}
+
+
+@pytest.mark.parametrize(
+    ("layer", "name", "sql", "message"),
+    [
+        ("staging", "stg_x", "select * from raw.nothing", "'raw.nothing' is neither a model nor a raw table"),
+        ("marts", "fct_x", "select * from raw.inventory", "a marts model may not read raw.inventory"),
+        ("staging", "stg_x", "select * from marts.fct_y", "a staging model may not read marts.fct_y"),
+        ("intermediate", "int_x", "select * from marts.fct_y", "may not read marts.fct_y"),  # no edge back up
+        ("staging", "stg_x", "select * from inventory", "must be referenced with its schema"),
+        ("staging", "stg_x", "select from where (", "SQL does not parse"),
+    ],
+)
+def test_bad_models_are_errors_that_name_the_file(tmp_path, layer, name, sql, message):
+    write(tmp_path, "marts", "fct_y", "select * from staging.stg_ok")
+    write(tmp_path, "staging", "stg_ok", "select * from raw.inventory")
+    path = write(tmp_path, layer, name, sql)
+    with pytest.raises(ModelError, match=str(path).replace(".", r"\.")) as error:
+        load_project(tmp_path)
+    assert message in str(error.value)
+
+
+def test_a_cycle_is_an_error(tmp_path):
+    write(tmp_path, "intermediate", "int_a", "select * from intermediate.int_b")
+    write(tmp_path, "intermediate", "int_b", "select * from intermediate.int_a")
+    with pytest.raises(ModelError, match="dependency cycle"):
+        load_project(tmp_path)
+
+
+def test_the_real_project_obeys_the_layer_rule():
+    models = load_project()
+    assert models, "models/ is empty"
+    for model in models.values():
+        assert {dep.split(".")[0] for dep in model.deps} <= ALLOWED_READS[model.layer]
+        assert model.sql.startswith("-- one row per"), f"{model.path}: first line states the grain"
+
+
+@pytest.mark.parametrize("dialect", ["spark", "trino"])
+def test_every_model_transpiles_to_a_distributed_engine(dialect):
+    for model in load_project().values():
+        out = sqlglot.transpile(model.sql, read="duckdb", write=dialect, unsupported_level=sqlglot.ErrorLevel.RAISE)
+        assert out and out[0]
