@@ -24,8 +24,10 @@ demand as (
     select * from intermediate.int_regions__pending_demand
 ),
 
-data_end as (
-    select max(minute_at) + interval 1 minute as ended_at from staging.stg_gpu_telemetry__minutes
+data_span as (
+    -- paid time is counted where the telemetry tells about it: from its first minute to its last
+    select min(minute_at) as started_at, max(minute_at) + interval 1 minute as ended_at,
+    from staging.stg_gpu_telemetry__minutes
 ),
 
 spine as (
@@ -35,12 +37,12 @@ spine as (
         i.region,
         i.sku,
         unnest(generate_series(
-            greatest(i.snapshot_date::timestamp, $window_start),
+            greatest(i.snapshot_date::timestamp, $window_start, d.started_at),
             least(i.snapshot_date::timestamp + interval 1 day, $window_end, d.ended_at) - interval 1 minute,
             interval 1 minute
         )) as minute_at,
     from inventory as i
-    cross join data_end as d
+    cross join data_span as d
 ),
 
 states as (

@@ -11,7 +11,12 @@ from tqdm import tqdm
 
 from pipelines.contracts import SOURCES
 from pipelines.ingest.assets import RAW_ASSETS
+from pipelines.modeling.assets import MODEL_ASSETS
+from pipelines.modeling.project import build_order as model_order
+from pipelines.modeling.project import load_project
 from pipelines.resources import Warehouse
+
+ALL_ASSETS = [*RAW_ASSETS, *MODEL_ASSETS]
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -45,7 +50,8 @@ def build_order() -> list[str]:
     return done
 
 
-def build(landing: str | Path, db: str | Path, progress: bool = True) -> list[SourceLoad]:
+def build(landing: str | Path, db: str | Path, progress: bool = True, models: bool = True) -> list[SourceLoad]:
+    """Load every source, then (unless models=False) rebuild every SQL model, each as its Dagster asset."""
     landing = Path(landing)
     if not landing.is_dir():
         raise BuildError(f"landing folder {landing} does not exist")
@@ -53,21 +59,27 @@ def build(landing: str | Path, db: str | Path, progress: bool = True) -> list[So
     instance = DagsterInstance.ephemeral()
     loads = []
     for name in tqdm(build_order(), desc="loading", unit="source", disable=not progress):
-        key = AssetKey(["raw", name])
-        result = materialize(
-            RAW_ASSETS,
-            selection=[key],
-            resources={"warehouse": warehouse},
-            instance=instance,
-            run_config=QUIET_LOGS,
-            raise_on_error=False,
-        )
-        if not result.success:
-            failure = next((e for e in result.all_events if e.is_failure), None)
-            message = failure.message if failure else "unknown failure"
-            raise BuildError(f"loading {name} failed: {message}")
-        loads.append(_summary(name, result))
+        loads.append(_summary(name, _materialize(AssetKey(["raw", name]), warehouse, instance)))
+    if models:
+        for name in tqdm(model_order(load_project()), desc="modelling", unit="model", disable=not progress):
+            _materialize(AssetKey(name.split(".")), warehouse, instance)
     return loads
+
+
+def _materialize(key: AssetKey, warehouse: Warehouse, instance: DagsterInstance):
+    result = materialize(
+        ALL_ASSETS,
+        selection=[key],
+        resources={"warehouse": warehouse},
+        instance=instance,
+        run_config=QUIET_LOGS,
+        raise_on_error=False,
+    )
+    if not result.success:
+        failure = next((e for e in result.all_events if e.is_failure), None)
+        message = failure.message if failure else "unknown failure"
+        raise BuildError(f"building {key.to_user_string()} failed: {message}")
+    return result
 
 
 def _summary(name: str, result) -> SourceLoad:
