@@ -45,6 +45,21 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--quiet", action="store_true", help="no progress bars")
     build.set_defaults(handler=_build)
 
+    query = commands.add_parser("query", help="metrics by any dimension and grain, from the semantic layer")
+    query.add_argument("metrics", nargs="+", help="metric names (see `goodput metrics`)")
+    query.add_argument("--by", default="", help="comma-separated dimensions, e.g. region,team")
+    query.add_argument("--grain", default="day", help="minute, 5min, hour, day or week")
+    query.add_argument("--from", dest="start", type=_timestamp, help="start (ISO time, inclusive)")
+    query.add_argument("--to", dest="end", type=_timestamp, help="end (ISO time, exclusive)")
+    query.add_argument("--where", action="append", default=[], metavar="DIM=VALUE", help="filter; repeatable")
+    query.add_argument("--db", type=Path, default=DEFAULT_DATA / "goodput.duckdb", help="DuckDB file")
+    query.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    query.set_defaults(handler=_query)
+
+    metrics = commands.add_parser("metrics", help="list the metrics with owner, intent and description")
+    metrics.add_argument("--format", choices=("table", "json"), default="table")
+    metrics.set_defaults(handler=_metrics)
+
     bench = commands.add_parser("bench", help="speed and memory on the default fleet, medians and ratios")
     bench.add_argument("--days", type=int, default=7, help="days of the default fleet to simulate and ingest")
     bench.add_argument("--repeat", type=int, default=3, help="runs per figure (the median is reported)")
@@ -95,34 +110,18 @@ def _build(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     landing, db = args.data / "landing", args.data / "goodput.duckdb"
     code = _simulate(argparse.Namespace(scenario=args.scenario, out=landing, seed=None, days=None, quiet=args.quiet))
-    return code or _build(argparse.Namespace(landing=landing, db=db, quiet=args.quiet))
+    code = code or _build(argparse.Namespace(landing=landing, db=db, quiet=args.quiet))
+    if code == 0:
+        _print_north_star(db)
+    return code
 
 
-def _bench(args: argparse.Namespace) -> int:
-    from pipelines.bench import machine, run_bench, to_json
+def _print_north_star(db: Path) -> None:
+    from pipelines.semantic.query import query
 
-    figures = run_bench(days=args.days, repeat=args.repeat)
-    if args.format == "json":
-        print(to_json(figures))
-        return 0
-    print("machine: " + ", ".join(f"{k} {v}" for k, v in machine().items()))
-    _print_table(
-        ["figure", "median s", "runs s", "target s", "peak MiB", "baseline", "baseline s", "ratio"],
-        [
-            [
-                f.name,
-                f"{f.median_s:.1f}",
-                " ".join(f"{r:.1f}" for r in f.runs_s),
-                f"{f.target_s:.0f}",
-                f"{f.peak_rss_mib:,.0f}",
-                f.baseline,
-                f"{f.baseline_median_s:.1f}",
-                f"{f.ratio:.1f}x",
-            ]
-            for f in figures
-        ],
-    )
-    return 0
+    factors = ["goodput", "availability", "allocation", "retention", "step_efficiency"]
+    print("\nthe north star by day (goodput = availability x allocation x retention x step efficiency):")
+    _print_frame(query(factors, grain="day", db=db), "table")
 
 
 def _print_loads(loads, db: Path, elapsed: float) -> None:

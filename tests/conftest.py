@@ -41,3 +41,22 @@ def sql(landing):
         con.execute(f"create view {source} as select * from read_parquet('{landing / source}/*/*.parquet')")
     yield lambda query, params=None: con.execute(query, params).fetchall()
     con.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_db_path(tmp_path_factory) -> Path:
+    """The hand-computed fleet of tests/fixtures/tiny_fleet.py, built through Dagster into a DuckDB file."""
+    from pipelines.orchestration.build import build
+    from tests.fixtures.tiny_fleet import write_tiny_fleet
+
+    root = tmp_path_factory.mktemp("tiny")
+    write_tiny_fleet(root / "landing")
+    build(root / "landing", root / "w.duckdb", progress=False)
+    return root / "w.duckdb"
+
+
+@pytest.fixture()
+def tiny_db(tiny_db_path):
+    con = duckdb.connect(str(tiny_db_path), read_only=True)
+    yield con
+    con.close()

@@ -1,20 +1,8 @@
 """The north star on a fleet worked out by hand (tests/fixtures/tiny_fleet.py): every factor and every loss."""
 
-import duckdb
 import pytest
 
-from pipelines.orchestration.build import build
-from tests.fixtures.tiny_fleet import EXPECTED, write_tiny_fleet
-
-
-@pytest.fixture(scope="module")
-def tiny_db(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny")
-    write_tiny_fleet(root / "landing")
-    build(root / "landing", root / "w.duckdb", progress=False)
-    con = duckdb.connect(str(root / "w.duckdb"), read_only=True)
-    yield con
-    con.close()
+from tests.fixtures.tiny_fleet import EXPECTED
 
 
 def totals(con, table: str) -> dict[str, float]:

@@ -1,0 +1,40 @@
+"""Running metric queries: the Python API notebooks use (a Polars DataFrame) and what `goodput query` prints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from pipelines.semantic.catalog import Metric, load_catalog
+from pipelines.semantic.compiler import BUCKET, MetricQuery, compile_query
+
+
+def query(
+    metrics: list[str] | str,
+    by: list[str] | None = None,
+    grain: str = "day",
+    start: datetime | None = None,
+    end: datetime | None = None,
+    where: dict[str, str] | None = None,
+    db: str | Path | duckdb.DuckDBPyConnection = "data/goodput.duckdb",
+    catalog: dict[str, Metric] | None = None,
+) -> pl.DataFrame:
+    """One row per time bucket and slice, one column per metric (named as the metric)."""
+    request = MetricQuery(
+        [metrics] if isinstance(metrics, str) else list(metrics), list(by or []), grain, start, end, dict(where or {})
+    )
+    compiled = compile_query(request, catalog or load_catalog())
+    con = db if isinstance(db, duckdb.DuckDBPyConnection) else duckdb.connect(str(db), read_only=True)
+    try:
+        frames = [con.sql(c.sql, params=c.params or None).pl() for c in compiled]
+    finally:
+        if con is not db:
+            con.close()
+    keys = [BUCKET, *request.by]
+    result = frames[0]
+    for frame in frames[1:]:
+        result = result.join(frame, on=keys, how="full", coalesce=True)
+    return result.sort(keys).select([*keys, *request.metrics])
