@@ -124,6 +124,96 @@ def _print_north_star(db: Path) -> None:
     _print_frame(query(factors, grain="day", db=db), "table")
 
 
+def _timestamp(text: str):
+    from datetime import UTC, datetime
+
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an ISO time like 2026-03-02T00:00:00Z") from None
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def _query(args: argparse.Namespace) -> int:
+    from pipelines.semantic.query import query
+
+    where = {}
+    for item in args.where:
+        dim, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--where '{item}' is not DIM=VALUE")
+        where[dim.strip()] = value.strip()
+    if not args.db.exists():
+        raise ValueError(f"no warehouse at {args.db} (run `goodput build` first)")
+    by = [d.strip() for d in args.by.split(",") if d.strip()]
+    frame = query(args.metrics, by=by, grain=args.grain, start=args.start, end=args.end, where=where, db=args.db)
+    _print_frame(frame, args.format)
+    return 0
+
+
+def _print_frame(frame, fmt: str) -> None:
+    import json
+
+    import polars as pl
+
+    frame = frame.with_columns(pl.col(pl.Datetime).dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    if fmt == "json":
+        print(json.dumps(frame.to_dicts(), indent=1))
+    elif fmt == "csv":
+        print(frame.write_csv(), end="")
+    else:
+        rows = [
+            [f"{v:.4f}" if isinstance(v, float) else ("" if v is None else str(v)) for v in row]
+            for row in frame.iter_rows()
+        ]
+        _print_table(frame.columns, rows)
+
+
+def _metrics(args: argparse.Namespace) -> int:
+    import json
+
+    from pipelines.semantic.catalog import load_catalog
+
+    catalog = load_catalog()
+    if args.format == "json":
+        print(json.dumps([m.model_dump() for m in catalog.values()], indent=1))
+        return 0
+    rows = [[m.name, m.owner, m.timing, m.intent, m.type, _shorten(m.description, 90)] for m in catalog.values()]
+    _print_table(["metric", "owner", "timing", "intent", "type", "description"], rows)
+    return 0
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from pipelines.bench import machine, run_bench, to_json
+
+    figures = run_bench(days=args.days, repeat=args.repeat)
+    if args.format == "json":
+        print(to_json(figures))
+        return 0
+    print("machine: " + ", ".join(f"{k} {v}" for k, v in machine().items()))
+    _print_table(
+        ["figure", "median s", "runs s", "target s", "peak MiB", "baseline", "baseline s", "ratio"],
+        [
+            [
+                f.name,
+                f"{f.median_s:.1f}",
+                " ".join(f"{r:.1f}" for r in f.runs_s),
+                f"{f.target_s:.0f}",
+                f"{f.peak_rss_mib:,.0f}",
+                f.baseline,
+                f"{f.baseline_median_s:.1f}",
+                f"{f.ratio:.1f}x",
+            ]
+            for f in figures
+        ],
+    )
+    return 0
+
+
 def _print_loads(loads, db: Path, elapsed: float) -> None:
     rows = [
         [
