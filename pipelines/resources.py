@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -19,6 +20,15 @@ class Warehouse(ConfigurableResource):
 
     db_path: str = os.environ.get("GOODPUT_DB", DEFAULT_DB)
     landing_dir: str = os.environ.get("GOODPUT_LANDING", DEFAULT_LANDING)
+    # an incremental run recomputes only [window_start, window_end) of incremental models (ISO times; empty: all)
+    window_start: str = ""
+    window_end: str = ""
+
+    @property
+    def window(self) -> tuple[datetime, datetime] | None:
+        if not self.window_start or not self.window_end:
+            return None
+        return datetime.fromisoformat(self.window_start), datetime.fromisoformat(self.window_end)
 
     def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         return connect(self.db_path, read_only=read_only)

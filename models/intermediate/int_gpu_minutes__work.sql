@@ -2,6 +2,7 @@
 -- with every loss in GPU-minutes by reason (the reasons of a factor add up to that factor's loss)
 with allocation as (
     select * from intermediate.int_gpu_minutes__allocation
+    where minute_at >= $window_start and minute_at < $window_end
 ),
 
 attempts as (

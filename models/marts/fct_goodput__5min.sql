@@ -2,6 +2,7 @@
 -- framework version): summed GPU-minutes, the four goodput factors and every loss by reason
 with gpu_minutes as (
     select * from marts.fct_goodput__gpu_minutes
+    where minute_at >= $window_start and minute_at < $window_end
 ),
 
 summed as (

@@ -2,6 +2,7 @@
 -- framework version): summed GPU-minutes, the four goodput factors and every loss by reason
 with hours as (
     select * from marts.fct_goodput__hourly
+    where bucket_at >= $window_start and bucket_at < $window_end
 ),
 
 summed as (

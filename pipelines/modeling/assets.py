@@ -22,7 +22,7 @@ def model_asset(model: Model) -> AssetsDefinition:
     )
     def _model(warehouse: Warehouse) -> MaterializeResult:
         with warehouse.connect() as con:
-            rows = run_model(con, model)
+            rows = run_model(con, model, warehouse.window)
         return MaterializeResult(metadata={"rows": rows})
 
     return _model

@@ -6,7 +6,7 @@ them to the widest range, a tick or a backfill to the range it recomputes (delet
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import duckdb
 import sqlglot
@@ -15,6 +15,18 @@ from sqlglot import exp
 from pipelines.modeling.project import Model
 
 FULL_WINDOW = (datetime(1970, 1, 1), datetime(9999, 12, 31))
+ALIGN = {"5min": timedelta(minutes=5), "hour": timedelta(hours=1), "day": timedelta(days=1)}
+
+
+def aligned(window: tuple[datetime, datetime], align: str | None) -> tuple[datetime, datetime]:
+    """Widen a window to whole buckets, so a rollup re-aggregates every bucket the window touches."""
+    if align is None:
+        return window
+    step = ALIGN[align]
+    epoch = datetime(1970, 1, 1)
+    start = epoch + ((window[0] - epoch) // step) * step
+    end = epoch + -((epoch - window[1]) // step) * step
+    return start, end
 
 
 def placeholders(sql: str) -> set[str]:
@@ -24,6 +36,8 @@ def placeholders(sql: str) -> set[str]:
 def run_model(con: duckdb.DuckDBPyConnection, model: Model, window: tuple[datetime, datetime] | None = None) -> int:
     """Materialise the model; with a window, an incremental model recomputes only that range. Returns rows written."""
     con.execute(f"create schema if not exists {model.layer}")
+    if window is not None and model.incremental:
+        window = aligned(window, model.incremental.get("align"))
     params = dict(zip(("window_start", "window_end"), window or FULL_WINDOW, strict=True))
     params = {k: v for k, v in params.items() if k in placeholders(model.sql)}
     target = exp.to_table(model.table).sql("duckdb")
@@ -43,3 +57,42 @@ def run_model(con: duckdb.DuckDBPyConnection, model: Model, window: tuple[dateti
     written = con.execute(f"insert into {target} {model.sql}", params or None).fetchone()[0]
     con.execute("commit")
     return written
+
+
+RESTATE_SQL = """
+with starts as (
+    select job_id, attempt, min(event_at) as started_at from raw.scheduler_events
+    where event_type = 'started' and event_at < $window_start group by all
+),
+ends as (
+    select job_id, attempt, min(event_at) as ended_at from raw.scheduler_events
+    where event_type = 'ended' group by all
+),
+open_attempts as (
+    select s.job_id, s.attempt, s.started_at from starts as s
+    left join ends as e on e.job_id = s.job_id and e.attempt = s.attempt
+    where e.ended_at is null or e.ended_at >= $window_start
+),
+checkpoints as (
+    select job_id, attempt, max(ts) as checkpoint_at from raw.job_runtime_metrics
+    where checkpoint_s > 0 and ts < $window_start group by all
+)
+select min(coalesce(c.checkpoint_at, a.started_at))
+from open_attempts as a
+left join checkpoints as c on c.job_id = a.job_id and c.attempt = a.attempt
+"""
+MAX_RESTATEMENT = timedelta(days=7)
+
+
+def restatement_window(con: duckdb.DuckDBPyConnection, window: tuple[datetime, datetime]) -> tuple[datetime, datetime]:
+    """Widen a tick back to the last checkpoint of every attempt still open at its start: if such an attempt fails
+    in the tick, its work since that checkpoint is lost, and those earlier minutes must be restated."""
+    (earliest,) = con.execute(RESTATE_SQL, {"window_start": window[0]}).fetchone()
+    if earliest is None:
+        return window
+    earliest = date_floor_minute(earliest)
+    return max(min(window[0], earliest), window[0] - MAX_RESTATEMENT), window[1]
+
+
+def date_floor_minute(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)

@@ -4,6 +4,7 @@ dependency order, so a progress bar can follow) and report what was loaded."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from dagster import AssetKey, DagsterInstance, materialize
@@ -14,6 +15,7 @@ from pipelines.ingest.assets import RAW_ASSETS
 from pipelines.modeling.assets import MODEL_ASSETS
 from pipelines.modeling.project import build_order as model_order
 from pipelines.modeling.project import load_project
+from pipelines.modeling.runner import restatement_window
 from pipelines.resources import Warehouse
 
 ALL_ASSETS = [*RAW_ASSETS, *MODEL_ASSETS]
@@ -50,8 +52,15 @@ def build_order() -> list[str]:
     return done
 
 
-def build(landing: str | Path, db: str | Path, progress: bool = True, models: bool = True) -> list[SourceLoad]:
-    """Load every source, then (unless models=False) rebuild every SQL model, each as its Dagster asset."""
+def build(
+    landing: str | Path,
+    db: str | Path,
+    progress: bool = True,
+    models: bool = True,
+    window: tuple[datetime, datetime] | None = None,
+) -> list[SourceLoad]:
+    """Load every source, then (unless models=False) run every SQL model, each as its Dagster asset: a full
+    rebuild, or with a window an incremental run that recomputes only that time range of the big facts."""
     landing = Path(landing)
     if not landing.is_dir():
         raise BuildError(f"landing folder {landing} does not exist")
@@ -60,6 +69,15 @@ def build(landing: str | Path, db: str | Path, progress: bool = True, models: bo
     loads = []
     for name in tqdm(build_order(), desc="loading", unit="source", disable=not progress):
         loads.append(_summary(name, _materialize(AssetKey(["raw", name]), warehouse, instance)))
+    if window is not None:
+        with warehouse.connect() as con:
+            window = restatement_window(con, window)
+        warehouse = Warehouse(
+            db_path=str(db),
+            landing_dir=str(landing),
+            window_start=window[0].isoformat(),
+            window_end=window[1].isoformat(),
+        )
     if models:
         for name in tqdm(model_order(load_project()), desc="modelling", unit="model", disable=not progress):
             _materialize(AssetKey(name.split(".")), warehouse, instance)
