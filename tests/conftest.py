@@ -60,3 +60,13 @@ def tiny_db(tiny_db_path):
     con = duckdb.connect(str(tiny_db_path), read_only=True)
     yield con
     con.close()
+
+
+@pytest.fixture(scope="session")
+def incidents_db_path(tmp_path_factory, landing) -> Path:
+    """The all-incidents fleet built through Dagster, models included."""
+    from pipelines.orchestration.build import build
+
+    path = tmp_path_factory.mktemp("incidents_db") / "w.duckdb"
+    build(landing, path, progress=False)
+    return path
