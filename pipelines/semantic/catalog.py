@@ -49,7 +49,10 @@ class Metric(BaseModel):
 def load_catalog(folder: Path = METRICS_DIR) -> dict[str, Metric]:
     metrics: dict[str, Metric] = {}
     for path in sorted(folder.glob("*.yml")):
-        data = yaml.safe_load(path.read_text()) or {}
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise MetricError(f"{path}: not valid YAML: {exc}") from None
         for index, entry in enumerate(data.get("metrics", [])):
             try:
                 metric = Metric.model_validate(entry)

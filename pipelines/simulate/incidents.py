@@ -178,7 +178,7 @@ def _apply(kind, m, fx: Effects, log: ChangeLog, fleet, nodes, region, team, t0,
         fx.arr("sc")[rows, span] *= 1 + 0.35 * m
     elif kind == "driver_regression":
         log.set_driver(t0, nodes, BAD_DRIVER)
-        fx.arr("hz_sw")[rows, span] += 0.003 * m
+        fx.arr("hz_sw")[rows, span] += 0.01 * m
         fx.arr("sc")[rows, span] *= 1 + 0.05 * m
         log.set_driver(t1, nodes, BASE_DRIVER, change_type="rollback")
     elif kind == "framework_regression":

@@ -23,12 +23,31 @@ class RuntimeWriter:
         healthy = ctx.a_comp + ctx.a_dl + ctx.a_sync
         saved = np.array([a.saved for a in ctx.schedule.attempts])
         self.steps_done = np.where(healthy > 0, np.floor(saved * 60 / np.where(healthy > 0, healthy, 1)), 0.0)
+        self.checkpoint_step = np.zeros(len(saved))  # the counter at each attempt's latest checkpoint
+        index = {(j, k): i for i, (j, k) in enumerate(zip(ctx.a_job.tolist(), ctx.a_attempt.tolist(), strict=True))}
+        self.previous = np.array(
+            [index.get((j, k - 1), -1) for j, k in zip(ctx.a_job.tolist(), ctx.a_attempt.tolist(), strict=True)]
+        )
 
     def day(self, day: int) -> pa.Table:
+        """Attempt by attempt number, so a resumed attempt counts on from its predecessor's last checkpoint."""
         ctx = self.ctx
         first, last = ctx.day_minutes(day)
         sel = ctx.overlapping(first, last)
         sel = sel[ctx.a_paced[sel]]
+        tables = []
+        for number in np.unique(ctx.a_attempt[sel]).tolist():
+            batch = sel[ctx.a_attempt[sel] == number]
+            resumed = batch[(ctx.a_start[batch] >= first) & (self.previous[batch] >= 0)]
+            self.steps_done[resumed] = self.checkpoint_step[self.previous[resumed]]
+            self.checkpoint_step[resumed] = self.steps_done[resumed]  # until it writes a checkpoint of its own
+            tables.append(self._rows(batch, first, last))
+        if not tables:
+            return JOB_RUNTIME_METRICS.arrow_schema().empty_table()
+        return pa.concat_tables(tables)
+
+    def _rows(self, sel: np.ndarray, first: int, last: int) -> pa.Table:
+        ctx = self.ctx
         begin = np.maximum(ctx.a_start[sel], first)
         minutes = np.minimum(ctx.a_end[sel], last) - begin
         workers = ctx.a_n_nodes[sel]
@@ -43,6 +62,8 @@ class RuntimeWriter:
         node = ctx.a_nodes_flat[ctx.a_node_off[att] + worker]
         comp, dl, sync_wait, step, ckpt_s, steps = self._step_times(att, node, minute, worker)
         step_no = self._step_counter(att, worker, steps)
+        at_checkpoint = ckpt_s > 0
+        np.maximum.at(self.checkpoint_step, att[at_checkpoint], step_no[at_checkpoint])
         job = ctx.a_job[att]
         per_step = np.array([m[4] for m in MODELS])[np.maximum(ctx.jobs.model[job], 0)]
         samples = steps * per_step * (ctx.a_gpu_off[att + 1] - ctx.a_gpu_off[att]) / w

@@ -15,13 +15,16 @@ from tqdm import tqdm
 
 from pipelines.simulate.fleet import Fleet
 from pipelines.simulate.incidents import Effects
-from pipelines.simulate.workload import INTERACTIVE, MODELS, Jobs
+from pipelines.simulate.workload import DISTRIBUTED, INTERACTIVE, MODELS, RETRAIN, Jobs
 
 HZ_BASE = 5e-6  # infrastructure failures per node-minute when healthy (about 7 per 1,000 node-days)
 RESTART_OVERHEAD_MIN = 3
 MAX_RETRIES = 3
 DRAIN_LEAD_MIN = 60
 AGED_WAIT_MIN = 120
+# jobs with a deadline get nodes held for them sooner; a region holds nodes for a few waiting jobs at a time
+RESERVE_AFTER_MIN = {RETRAIN: 10, DISTRIBUTED: 60}
+NODES_PER_RESERVATION = 12  # a region holds nodes for one waiting job per 12 nodes it has (at least one)
 STATES = ("running", "completed", "failed", "cancelled", "preempted", "node_fail")
 RUNNING, COMPLETED, FAILED, CANCELLED, PREEMPTED, NODE_FAIL = range(6)
 USER_FAILURES = (
@@ -85,6 +88,8 @@ class Scheduler:
         self.eligible_cache: dict[tuple[int, int], np.ndarray] = {}
         self.boost_edges = {t for t0, t1, *_ in fx.prio_boost for t in (t0, t1)}
         self._released = False
+        region_nodes = np.bincount(fleet.node_region, minlength=len(fleet.regions))
+        self.max_reservations = np.maximum(1, region_nodes // NODES_PER_RESERVATION).tolist()
         self.spread = fx.get("spread")
         self._clamp_to_fleet()
         self._cols = {
@@ -184,7 +189,7 @@ class Scheduler:
         c = self._cols
         blocked = self.drain[:, t].copy() if self.drain is not None else np.zeros(self.fleet.n_nodes, bool)
         smallest_miss: dict[tuple[int, int, bool], int] = {}  # what did not fit this pass: bigger won't either
-        reserved_regions: set[int] = set()
+        reservations: dict[int, int] = {}
         waiting = []
         for entry in queue:
             j = entry[1]
@@ -200,8 +205,9 @@ class Scheduler:
             nodes = None if size >= smallest_miss.get(key, 1 << 30) else self._place(j, t, blocked)
             if nodes is None:
                 smallest_miss[key] = min(size, smallest_miss.get(key, 1 << 30))
-                if t - entry[3] >= AGED_WAIT_MIN and region not in reserved_regions:
-                    reserved_regions.add(region)
+                patience = RESERVE_AFTER_MIN.get(c["cls"][j], AGED_WAIT_MIN)
+                if t - entry[3] >= patience and reservations.get(region, 0) < self.max_reservations[region]:
+                    reservations[region] = reservations.get(region, 0) + 1
                     self._reserve(j, blocked)
                     smallest_miss.clear()  # the reservation changed what is free
                 if not entry[5]:

@@ -168,7 +168,9 @@ def _sizes(c: int, n: int, fleet: Fleet, rng: np.random.Generator) -> tuple[np.n
         sizes, probs = zip(*BATCH_GPUS, strict=True)
         gpus = rng.choice(sizes, size=n, p=probs)
         return np.minimum(gpus, smallest_node), np.zeros(n, int), np.full(n, -1)
-    sku = rng.integers(0, len(fleet.skus), size=n)
+    # jobs that ask for a SKU ask in proportion to the fleet's GPUs of it (a small H100 pool is not half the demand)
+    share = np.bincount(fleet.node_sku, weights=fleet.node_gpus, minlength=len(fleet.skus))
+    sku = rng.choice(len(fleet.skus), size=n, p=share / share.sum())
     per_node = np.array([_gpus_per_node(fleet, s) for s in range(len(fleet.skus))])[sku]
     if c == RETRAIN:
         return per_node.astype(int), np.zeros(n, int), sku

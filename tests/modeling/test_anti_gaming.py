@@ -15,23 +15,85 @@ def test_a_job_at_full_utilisation_without_steps_is_not_productive(tmp_path):
     # by hand: one GPU, one "training" job for an hour at 100 % utilisation and 95 % SM activity, no step records:
     # 10 minutes of start-up (retention) and 50 minutes without progress (step efficiency); goodput 0
     landing = tmp_path / "landing"
-    write(landing, "inventory", [{"gpu_id": "n1-g0", "snapshot_date": date(2026, 3, 2), "gpu_index": 0,
-                                  "node_id": "n1", "region": "r1", "sku": "H100-SXM-80GB", "gpu_mem_mib": 81559,
-                                  "tdp_w": 700.0}])
-    write(landing, "gpu_telemetry", [
-        {"ts": T0 + timedelta(minutes=m), "gpu_id": "n1-g0", "node_id": "n1", "gpu_util_pct": 100.0,
-         "sm_active_pct": 95.0, "mem_used_mib": 2000, "power_w": 650.0, "temp_c": 70.0, "ecc_corrected_count": 0,
-         "ecc_uncorrected_count": 0, "throttle_reasons": 0} for m in range(60)])
-    write(landing, "job_metadata", [{"job_id": "X", "submitted_at": T0, "team": "t", "region": "r1",
-                                     "workload_class": "batch", "model_type": "resnet50", "requested_gpus": 1.0,
-                                     "reports_steps": True}])
-    write(landing, "scheduler_events", [
-        {"event_at": T0, "job_id": "X", "attempt": 0, "event_type": "submitted", "gpus": 1.0},
-        {"event_at": T0, "job_id": "X", "attempt": 0, "event_type": "started", "gpus": 1.0, "node_ids": "n1",
-         "gpu_ids": "n1-g0"},
-        {"event_at": T0 + timedelta(hours=1), "job_id": "X", "attempt": 0, "event_type": "ended", "gpus": 1.0,
-         "node_ids": "n1", "gpu_ids": "n1-g0", "state": "completed", "exit_code": 0},
-    ])
+    write(
+        landing,
+        "inventory",
+        [
+            {
+                "gpu_id": "n1-g0",
+                "snapshot_date": date(2026, 3, 2),
+                "gpu_index": 0,
+                "node_id": "n1",
+                "region": "r1",
+                "sku": "H100-SXM-80GB",
+                "gpu_mem_mib": 81559,
+                "tdp_w": 700.0,
+            }
+        ],
+    )
+    write(
+        landing,
+        "gpu_telemetry",
+        [
+            {
+                "ts": T0 + timedelta(minutes=m),
+                "gpu_id": "n1-g0",
+                "node_id": "n1",
+                "gpu_util_pct": 100.0,
+                "sm_active_pct": 95.0,
+                "mem_used_mib": 2000,
+                "power_w": 650.0,
+                "temp_c": 70.0,
+                "ecc_corrected_count": 0,
+                "ecc_uncorrected_count": 0,
+                "throttle_reasons": 0,
+            }
+            for m in range(60)
+        ],
+    )
+    write(
+        landing,
+        "job_metadata",
+        [
+            {
+                "job_id": "X",
+                "submitted_at": T0,
+                "team": "t",
+                "region": "r1",
+                "workload_class": "batch",
+                "model_type": "resnet50",
+                "requested_gpus": 1.0,
+                "reports_steps": True,
+            }
+        ],
+    )
+    write(
+        landing,
+        "scheduler_events",
+        [
+            {"event_at": T0, "job_id": "X", "attempt": 0, "event_type": "submitted", "gpus": 1.0},
+            {
+                "event_at": T0,
+                "job_id": "X",
+                "attempt": 0,
+                "event_type": "started",
+                "gpus": 1.0,
+                "node_ids": "n1",
+                "gpu_ids": "n1-g0",
+            },
+            {
+                "event_at": T0 + timedelta(hours=1),
+                "job_id": "X",
+                "attempt": 0,
+                "event_type": "ended",
+                "gpus": 1.0,
+                "node_ids": "n1",
+                "gpu_ids": "n1-g0",
+                "state": "completed",
+                "exit_code": 0,
+            },
+        ],
+    )
     build(landing, tmp_path / "w.duckdb", progress=False)
     con = duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True)
     row = con.execute("""select sum(paid_gpu_min), sum(allocated_gpu_min), sum(productive_gpu_min),
@@ -43,29 +105,38 @@ def test_the_dummy_workload_scenario_earns_no_productive_time(incidents_db_path,
     dummy = next(t for t in truth if t["kind"] == "dummy_workload")
     start = datetime.fromisoformat(dummy["start_at"].rstrip("Z"))
     con = duckdb.connect(str(incidents_db_path), read_only=True)
-    productive, no_progress, busy = con.execute("""
+    productive, no_progress, busy = con.execute(
+        """
         with dummy_jobs as (
             select job_id from staging.stg_jobs__submissions
             where team = $team and reports_steps and submitted_at >= $start
               and submitted_at < $start + interval 20 minute and requested_gpus = 4
+              and job_id not in (select job_id from staging.stg_runtime__worker_minutes)
         )
         select sum(f.productive_gpu_min), sum(f.loss_no_progress_gpu_min), avg(t.gpu_util_pct)
         from marts.fct_goodput__gpu_minutes as f
         join staging.stg_gpu_telemetry__minutes as t using (gpu_id, minute_at)
-        where f.job_id in (select job_id from dummy_jobs)""", {"team": dummy["scope"]["team"], "start": start}
+        where f.job_id in (select job_id from dummy_jobs)""",
+        {"team": dummy["scope"]["team"], "start": start},
     ).fetchone()
     assert busy > 90  # the GPUs look fully used
     assert productive == 0 and no_progress > 100
     # while the same team's real training in the same hours did earn productive time
-    assert con.execute("select sum(productive_gpu_min) from marts.fct_goodput__gpu_minutes "
-                       "where team = $team", {"team": dummy["scope"]["team"]}).fetchone()[0] > 0
+    assert (
+        con.execute(
+            "select sum(productive_gpu_min) from marts.fct_goodput__gpu_minutes where team = $team",
+            {"team": dummy["scope"]["team"]},
+        ).fetchone()[0]
+        > 0
+    )
     con.close()
 
 
 @pytest.mark.parametrize("table", ["marts.fct_goodput__5min", "marts.fct_goodput__hourly"])
 def test_identity_holds_on_every_row_of_a_realistic_fleet(incidents_db_path, table):
     con = duckdb.connect(str(incidents_db_path), read_only=True)
-    worst = con.execute(f"select max(abs(goodput - availability * allocation * retention * step_efficiency)), "
-                        f"count(*) from {table}").fetchone()
+    worst = con.execute(
+        f"select max(abs(goodput - availability * allocation * retention * step_efficiency)), count(*) from {table}"
+    ).fetchone()
     con.close()
     assert worst[1] > 1000 and worst[0] < 1e-12
