@@ -200,18 +200,22 @@ def _bench(args: argparse.Namespace) -> int:
         [
             [
                 f.name,
-                f"{f.median_s:.1f}",
-                " ".join(f"{r:.1f}" for r in f.runs_s),
-                f"{f.target_s:.0f}",
+                f"{f.median_s:.2f}",
+                " ".join(f"{r:.2f}" for r in f.runs_s),
+                _opt(f.target_s, "{:.1f}"),
                 f"{f.peak_rss_mib:,.0f}",
-                f.baseline,
-                f"{f.baseline_median_s:.1f}",
-                f"{f.ratio:.1f}x",
+                f.baseline or "",
+                _opt(f.baseline_median_s, "{:.1f}"),
+                _opt(f.ratio, "{:.2f}x"),
             ]
             for f in figures
         ],
     )
     return 0
+
+
+def _opt(value: float | None, fmt: str) -> str:
+    return "" if value is None else fmt.format(value)
 
 
 def _print_loads(loads, db: Path, elapsed: float) -> None:

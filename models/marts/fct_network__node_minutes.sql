@@ -1,6 +1,7 @@
 -- one row per node per minute: retransmits, congestion marks and traffic summed over the node's links
 with links as (
     select * from staging.stg_network_telemetry__link_minutes
+    where minute_at >= $window_start and minute_at < $window_end
 ),
 
 nodes as (

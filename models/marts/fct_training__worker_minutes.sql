@@ -2,7 +2,7 @@
 -- steps, beside the reference step time, for data-loader share, gradient-sync share and step-time regression
 with runtime as (
     select * from staging.stg_runtime__worker_minutes
-    where steps > 0 and step_time_s > 0
+    where steps > 0 and step_time_s > 0 and minute_at >= $window_start and minute_at < $window_end
 ),
 
 attempts as (

@@ -69,9 +69,11 @@ ends as (
     where event_type = 'ended' group by all
 ),
 open_attempts as (
+    -- only jobs that report steps can lose work after a checkpoint
     select s.job_id, s.attempt, s.started_at from starts as s
     left join ends as e on e.job_id = s.job_id and e.attempt = s.attempt
-    where e.ended_at is null or e.ended_at >= $window_start
+    join raw.job_metadata as j on j.job_id = s.job_id
+    where (e.ended_at is null or e.ended_at >= $window_start) and coalesce(j.reports_steps, true)
 ),
 checkpoints as (
     select job_id, attempt, max(ts) as checkpoint_at from raw.job_runtime_metrics
@@ -81,7 +83,7 @@ select min(coalesce(c.checkpoint_at, a.started_at))
 from open_attempts as a
 left join checkpoints as c on c.job_id = a.job_id and c.attempt = a.attempt
 """
-MAX_RESTATEMENT = timedelta(days=7)
+MAX_RESTATEMENT = timedelta(hours=6)  # work lost further back than this is not restated by a tick
 
 
 def restatement_window(con: duckdb.DuckDBPyConnection, window: tuple[datetime, datetime]) -> tuple[datetime, datetime]:

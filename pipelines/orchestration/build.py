@@ -79,15 +79,19 @@ def build(
             window_end=window[1].isoformat(),
         )
     if models:
-        for name in tqdm(model_order(load_project()), desc="modelling", unit="model", disable=not progress):
-            _materialize(AssetKey(name.split(".")), warehouse, instance)
+        # one in-process run for every model: Dagster orders them by their parsed dependencies
+        keys = [AssetKey(name.split(".")) for name in model_order(load_project())]
+        with tqdm(total=1, desc=f"modelling {len(keys)} models", disable=not progress) as bar:
+            _materialize(keys, warehouse, instance)
+            bar.update()
     return loads
 
 
-def _materialize(key: AssetKey, warehouse: Warehouse, instance: DagsterInstance):
+def _materialize(keys: AssetKey | list[AssetKey], warehouse: Warehouse, instance: DagsterInstance):
+    keys = keys if isinstance(keys, list) else [keys]
     result = materialize(
         ALL_ASSETS,
-        selection=[key],
+        selection=keys,
         resources={"warehouse": warehouse},
         instance=instance,
         run_config=QUIET_LOGS,
@@ -96,7 +100,7 @@ def _materialize(key: AssetKey, warehouse: Warehouse, instance: DagsterInstance)
     if not result.success:
         failure = next((e for e in result.all_events if e.is_failure), None)
         message = failure.message if failure else "unknown failure"
-        raise BuildError(f"building {key.to_user_string()} failed: {message}")
+        raise BuildError(f"building {', '.join(k.to_user_string() for k in keys)} failed: {message}")
     return result
 
 

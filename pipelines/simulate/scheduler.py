@@ -22,6 +22,7 @@ RESTART_OVERHEAD_MIN = 3
 MAX_RETRIES = 3
 DRAIN_LEAD_MIN = 60
 AGED_WAIT_MIN = 120
+MAX_SCAN = 500  # queued jobs considered per scheduling pass, as Slurm's backfill (bf_max_job_test) bounds it
 # jobs with a deadline get nodes held for them sooner; a region holds nodes for a few waiting jobs at a time
 RESERVE_AFTER_MIN = {RETRAIN: 10, DISTRIBUTED: 60}
 NODES_PER_RESERVATION = 12  # a region holds nodes for one waiting job per 12 nodes it has (at least one)
@@ -156,13 +157,16 @@ class Scheduler:
                         entry[0] = self._key(entry[1], t, entry[3])
                 queue.extend(fresh)
                 queue.sort(key=lambda e: e[0])
-                queue[:] = self._schedule(t, queue, down)
+                queue[:] = self._schedule(t, queue[:MAX_SCAN], down) + queue[MAX_SCAN:]
             elif fresh:  # nothing was freed: only the newcomers can possibly fit
                 fresh.sort(key=lambda e: e[0])
-                waiting = self._schedule(t, fresh, down)
+                waiting = self._schedule(t, fresh[:MAX_SCAN], down) + fresh[MAX_SCAN:]
                 if waiting:
                     queue.extend(waiting)
                     queue.sort(key=lambda e: e[0])
+            for entry in fresh:  # newcomers beyond the scan depth are pending too
+                if not entry[5]:
+                    self._note_pending(entry, t, "Priority")
         return Schedule(self.attempts, self.events)
 
     def _state_changes(self, down: np.ndarray | None) -> set[int]:
@@ -271,6 +275,7 @@ class Scheduler:
 
     def _start(self, entry: list, t: int, nodes: np.ndarray, gpus: np.ndarray) -> None:
         _, j, attempt, _, saved, _ = entry
+        entry[5] = True  # placed: never pending
         overhead = RESTART_OVERHEAD_MIN if attempt > 0 else 0
         a = Attempt(j, attempt, t, nodes, gpus, int(self.fleet.node_sku[nodes[0]]), saved, overhead)
         index = len(self.attempts)

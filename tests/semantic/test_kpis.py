@@ -23,8 +23,7 @@ def test_queue_wait_quantiles_and_slo(tiny_db):
 def test_step_time_regression_index_and_dataloader_share(tiny_db):
     # step-weighted: sum(steps x step time) = 5,376 s against sum(steps x reference 0.5 s) = 4,776 s;
     # data-loader wait 1,555.2 s of the 5,376 s
-    frame = query(["step_time_regression_index", "dataloader_wait_share", "grad_sync_share"], grain="day",
-                  db=tiny_db)
+    frame = query(["step_time_regression_index", "dataloader_wait_share", "grad_sync_share"], grain="day", db=tiny_db)
     assert frame["step_time_regression_index"].to_list() == pytest.approx([5376 / 4776])
     assert frame["dataloader_wait_share"].to_list() == pytest.approx([1555.2 / 5376])
     assert frame["grad_sync_share"].to_list() == pytest.approx([0.0])
