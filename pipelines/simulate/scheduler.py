@@ -15,17 +15,16 @@ from tqdm import tqdm
 
 from pipelines.simulate.fleet import Fleet
 from pipelines.simulate.incidents import Effects
-from pipelines.simulate.workload import DISTRIBUTED, INTERACTIVE, MODELS, RETRAIN, Jobs
+from pipelines.simulate.workload import INTERACTIVE, MODELS, RETRAIN, Jobs
 
 HZ_BASE = 5e-6  # infrastructure failures per node-minute when healthy (about 7 per 1,000 node-days)
 RESTART_OVERHEAD_MIN = 3
 MAX_RETRIES = 3
 DRAIN_LEAD_MIN = 60
 AGED_WAIT_MIN = 120
-MAX_SCAN = 500  # queued jobs considered per scheduling pass, as Slurm's backfill (bf_max_job_test) bounds it
 # jobs with a deadline get nodes held for them sooner; a region holds nodes for a few waiting jobs at a time
-RESERVE_AFTER_MIN = {RETRAIN: 10, DISTRIBUTED: 60}
-NODES_PER_RESERVATION = 12  # a region holds nodes for one waiting job per 12 nodes it has (at least one)
+RESERVE_AFTER_MIN = {RETRAIN: 30}
+NODES_PER_RESERVATION = 1 << 30  # one job at a time per region gets nodes held for it (a gang can need many)
 STATES = ("running", "completed", "failed", "cancelled", "preempted", "node_fail")
 RUNNING, COMPLETED, FAILED, CANCELLED, PREEMPTED, NODE_FAIL = range(6)
 USER_FAILURES = (
@@ -157,16 +156,13 @@ class Scheduler:
                         entry[0] = self._key(entry[1], t, entry[3])
                 queue.extend(fresh)
                 queue.sort(key=lambda e: e[0])
-                queue[:] = self._schedule(t, queue[:MAX_SCAN], down) + queue[MAX_SCAN:]
+                queue[:] = self._schedule(t, queue, down)
             elif fresh:  # nothing was freed: only the newcomers can possibly fit
                 fresh.sort(key=lambda e: e[0])
-                waiting = self._schedule(t, fresh[:MAX_SCAN], down) + fresh[MAX_SCAN:]
+                waiting = self._schedule(t, fresh, down)
                 if waiting:
                     queue.extend(waiting)
                     queue.sort(key=lambda e: e[0])
-            for entry in fresh:  # newcomers beyond the scan depth are pending too
-                if not entry[5]:
-                    self._note_pending(entry, t, "Priority")
         return Schedule(self.attempts, self.events)
 
     def _state_changes(self, down: np.ndarray | None) -> set[int]:
@@ -179,7 +175,14 @@ class Scheduler:
         return edges
 
     def _entry(self, j: int, attempt: int, ready: int, saved: float, t: int) -> list:
-        return [self._key(j, t, ready), j, attempt, ready, saved, False]
+        """[sort key, job, attempt, ready minute, saved work, pending noted, region, request kind, size, patience]:
+        what the scheduling loop needs, looked up once."""
+        c = self._cols
+        gang = c["n_nodes"][j] > 0
+        request = (c["region"][j], c["sku_req"][j], gang)
+        size = c["n_nodes"][j] if gang else c["gpus"][j]
+        patience = RESERVE_AFTER_MIN.get(c["cls"][j], AGED_WAIT_MIN)
+        return [self._key(j, t, ready), j, attempt, ready, saved, False, c["region"][j], request, size, patience]
 
     def _key(self, j: int, t: int, ready: int) -> tuple[int, int, int]:
         c = self._cols
@@ -195,22 +198,23 @@ class Scheduler:
         smallest_miss: dict[tuple[int, int, bool], int] = {}  # what did not fit this pass: bigger won't either
         reservations: dict[int, int] = {}
         waiting = []
+        never = 1 << 30
         for entry in queue:
-            j = entry[1]
-            region = c["region"][j]
+            region = entry[6]
             if down is not None and down[region, t]:
                 if not entry[5]:
                     self._note_pending(entry, t, "SchedulerDown")
                 waiting.append(entry)
                 continue
-            gang = c["n_nodes"][j] > 0
-            key = (region, c["sku_req"][j], gang)
-            size = c["n_nodes"][j] if gang else c["gpus"][j]
-            nodes = None if size >= smallest_miss.get(key, 1 << 30) else self._place(j, t, blocked)
+            request, size = entry[7], entry[8]
+            if size >= smallest_miss.get(request, never):  # something no bigger already failed this pass
+                waiting.append(entry)
+                continue
+            j = entry[1]
+            nodes = self._place(j, t, blocked)
             if nodes is None:
-                smallest_miss[key] = min(size, smallest_miss.get(key, 1 << 30))
-                patience = RESERVE_AFTER_MIN.get(c["cls"][j], AGED_WAIT_MIN)
-                if t - entry[3] >= patience and reservations.get(region, 0) < self.max_reservations[region]:
+                smallest_miss[request] = size
+                if t - entry[3] >= entry[9] and reservations.get(region, 0) < self.max_reservations[region]:
                     reservations[region] = reservations.get(region, 0) + 1
                     self._reserve(j, blocked)
                     smallest_miss.clear()  # the reservation changed what is free
@@ -218,7 +222,7 @@ class Scheduler:
                     self._note_pending(entry, t, "Resources" if entry[3] == t else "Priority")
                 waiting.append(entry)
                 continue
-            self._start(entry, t, nodes, self._take_gpus(nodes, c["gpus"][j], gang))
+            self._start(entry, t, nodes, self._take_gpus(nodes, c["gpus"][j], request[2]))
         return waiting
 
     def _eligible(self, j: int) -> np.ndarray:
@@ -274,7 +278,7 @@ class Scheduler:
             self.events.append((t * 60, entry[1], entry[2], "pending", self._cols["gpus"][entry[1]], -1, reason))
 
     def _start(self, entry: list, t: int, nodes: np.ndarray, gpus: np.ndarray) -> None:
-        _, j, attempt, _, saved, _ = entry
+        j, attempt, saved = entry[1], entry[2], entry[4]
         entry[5] = True  # placed: never pending
         overhead = RESTART_OVERHEAD_MIN if attempt > 0 else 0
         a = Attempt(j, attempt, t, nodes, gpus, int(self.fleet.node_sku[nodes[0]]), saved, overhead)

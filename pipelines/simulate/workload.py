@@ -42,7 +42,7 @@ MODEL_WEIGHTS = {
     RETRAIN: (0.0, 0.0, 0.0, 0.2, 0.3, 0.5, 0.0, 0.0),
 }
 # per class: jobs per weekday at 1,200 GPUs, weekend factor, hourly profile (UTC)
-DAILY_JOBS = {INTERACTIVE: 12_000, BATCH: 22_000, DISTRIBUTED: 50, RETRAIN: 150}
+DAILY_JOBS = {INTERACTIVE: 12_000, BATCH: 22_000, DISTRIBUTED: 40, RETRAIN: 150}
 WEEKEND_FACTOR = {INTERACTIVE: 0.35, BATCH: 0.6, DISTRIBUTED: 0.8, RETRAIN: 0.0}
 _WORKDAY = np.array([2, 1, 1, 1, 1, 2, 4, 6, 8, 9, 9, 9, 8, 9, 9, 9, 8, 7, 6, 5, 4, 3, 3, 2], float)
 HOURLY = {
