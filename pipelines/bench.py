@@ -204,7 +204,8 @@ def _add_tick(landing: Path, number: int) -> tuple[str, str]:
         "select max(ts) from read_parquet(?)", [str(landing / "gpu_telemetry" / "*" / "*.parquet")]
     ).fetchone()[0]
     for source in ("gpu_telemetry", "node_telemetry", "network_telemetry", "job_runtime_metrics"):
-        folder = landing / source / f"date={end.date().isoformat()}"
+        folder = landing / source / f"date={(end + timedelta(minutes=5)).date().isoformat()}"
+        folder.mkdir(parents=True, exist_ok=True)
         target = str(folder / f"tick-{number}.parquet")
         con.execute(
             "copy (select * replace (ts + interval 5 minute as ts) from read_parquet(?) "
@@ -214,6 +215,19 @@ def _add_tick(landing: Path, number: int) -> tuple[str, str]:
     con.close()
     start = end + timedelta(minutes=1)
     return start.isoformat(), (start + timedelta(minutes=5)).isoformat()
+
+
+def _report(figure: Figure) -> Figure:
+    """Each figure as it is measured, on stderr, so a long run shows its progress and loses nothing."""
+    import sys
+
+    print(
+        f"bench: {figure.name}: median {figure.median_s:.2f} s over {len(figure.runs_s)} run(s), "
+        f"peak {figure.peak_rss_mib:,.0f} MiB",
+        file=sys.stderr,
+        flush=True,
+    )
+    return figure
 
 
 def _timed(label: str, repeat: int, target_s: float | None, step, *args, baseline=None, baseline_label=None):
@@ -251,14 +265,16 @@ def run_bench(days: int = 7, repeat: int = 3, work: Path | None = None) -> list[
         for path in (db, floor_db):
             path.unlink(missing_ok=True)
     figures.append(
-        Figure(
-            f"ingest_{days}d",
-            statistics.median(runs),
-            runs,
-            max(rss),
-            "one DuckDB scan of the same Parquet into tables",
-            statistics.median(floors),
-            60.0 * days / 7,
+        _report(
+            Figure(
+                f"ingest_{days}d",
+                statistics.median(runs),
+                runs,
+                max(rss),
+                "one DuckDB scan of the same Parquet into tables",
+                statistics.median(floors),
+                60.0 * days / 7,
+            )
         )
     )
     figures += _model_figures(landing, work, days, repeat)
@@ -277,14 +293,16 @@ def _simulate_figure(days: int, repeat: int, work: Path, target_s: float) -> Fig
         shutil.rmtree(work / "rewrite", ignore_errors=True)
         if index:
             shutil.rmtree(landing)
-    return Figure(
-        f"simulate_{days}d",
-        statistics.median(runs),
-        runs,
-        max(rss),
-        "rewrite the same Parquet",
-        statistics.median(floors),
-        target_s,
+    return _report(
+        Figure(
+            f"simulate_{days}d",
+            statistics.median(runs),
+            runs,
+            max(rss),
+            "rewrite the same Parquet",
+            statistics.median(floors),
+            target_s,
+        )
     )
 
 
@@ -311,14 +329,16 @@ def _model_figures(landing: Path, work: Path, days: int, repeat: int) -> list[Fi
         start, end = _add_tick(landing, number)
         ticks.append(_measure(_tick, str(landing), str(db), start, end))
     figures.append(
-        Figure(
-            "tick_5min",
-            statistics.median(t for t, _ in ticks),
-            [t for t, _ in ticks],
-            max(m for _, m in ticks),
-            None,
-            None,
-            5.0,
+        _report(
+            Figure(
+                "tick_5min",
+                statistics.median(t for t, _ in ticks),
+                [t for t, _ in ticks],
+                max(m for _, m in ticks),
+                None,
+                None,
+                5.0,
+            )
         )
     )
     return figures
