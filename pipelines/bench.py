@@ -238,14 +238,16 @@ def _timed(label: str, repeat: int, target_s: float | None, step, *args, baselin
         rss.append(peak)
         if baseline is not None:
             floors.append(_measure(*baseline)[0])
-    return Figure(
-        label,
-        statistics.median(runs),
-        runs,
-        max(rss),
-        baseline_label,
-        statistics.median(floors) if floors else None,
-        target_s,
+    return _report(
+        Figure(
+            label,
+            statistics.median(runs),
+            runs,
+            max(rss),
+            baseline_label,
+            statistics.median(floors) if floors else None,
+            target_s,
+        )
     )
 
 

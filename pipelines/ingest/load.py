@@ -7,6 +7,7 @@ only new or replaced files, late files included, and loading the same data twice
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ RAW = "raw"
 MANIFEST = "raw._files"
 QUARANTINE = "raw._quarantine"
 LANDING_SUFFIXES = (".parquet",)
+MEMORY_LIMIT = os.environ.get("GOODPUT_DUCKDB_MEMORY", "5GB")
 
 
 @dataclass
@@ -62,6 +64,9 @@ def connect(db_path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConn
     con = duckdb.connect(str(db_path), read_only=read_only)
     con.execute("set TimeZone = 'UTC'")
     con.execute("set enable_progress_bar = false")
+    # bounded memory: DuckDB spills to disk beyond this instead of taking most of a shared machine
+    con.execute(f"set memory_limit = '{MEMORY_LIMIT}'")
+    con.execute("set preserve_insertion_order = false")  # big CREATE TABLE AS can then stream and spill
     return con
 
 

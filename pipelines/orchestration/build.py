@@ -100,7 +100,7 @@ def _materialize(keys: AssetKey | list[AssetKey], warehouse: Warehouse, instance
     if not result.success:
         failure = next((e for e in result.all_events if e.is_failure), None)
         message = failure.message if failure else "unknown failure"
-        raise BuildError(f"building {', '.join(k.to_user_string() for k in keys)} failed: {message}")
+        raise BuildError(f"build failed: {message}")
     return result
 
 

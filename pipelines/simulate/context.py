@@ -14,7 +14,7 @@ import numpy as np
 from pipelines.simulate.changes import ChangeLog
 from pipelines.simulate.fleet import Fleet
 from pipelines.simulate.incidents import Effects
-from pipelines.simulate.scheduler import STATES, Schedule, step_parts
+from pipelines.simulate.scheduler import Schedule, step_parts
 from pipelines.simulate.workload import MODELS, Jobs
 
 CHECKPOINT_S_PER_COMPUTE_S = 25.0  # a checkpoint costs about 25 steps' compute, within [5, 45] s
@@ -107,6 +107,3 @@ def attempt_arrays(fleet: Fleet, jobs: Jobs, fx: Effects, framework_of: list[str
         "a_fw": fw,
         "a_ckpt_s": np.clip(compute * CHECKPOINT_S_PER_COMPUTE_S, 5, 45),
     }
-
-
-__all__ = ["SimContext", "attempt_arrays", "STATES"]

@@ -128,8 +128,8 @@ def _resolve(scenario: Scenario, item: Window, kind: str, where: str, fleet: Fle
         if scope.region not in fleet.regions:
             raise ScenarioError(f"{where}.scope.region: unknown region '{scope.region}' (valid: {fleet.regions})")
         region = fleet.regions.index(scope.region)
-    elif kind in REGION_WIDE or kind in ("framework_regression",):
-        region = int(rng.integers(len(fleet.regions))) if kind in REGION_WIDE else None
+    elif kind in REGION_WIDE:
+        region = int(rng.integers(len(fleet.regions)))
     if scope.sku is not None and scope.sku not in fleet.skus:
         raise ScenarioError(f"{where}.scope.sku: unknown sku '{scope.sku}' (valid: {fleet.skus})")
     team = None
