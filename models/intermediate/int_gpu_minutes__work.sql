@@ -19,6 +19,7 @@ gpus as (
 
 telemetry as (
     select gpu_id, minute_at, activity, is_throttled, from staging.stg_gpu_telemetry__minutes
+    where minute_at >= $window_start and minute_at < $window_end
 ),
 
 runtime as (
@@ -33,6 +34,7 @@ runtime as (
         avg(grad_sync_s) as grad_sync_s,
         avg(checkpoint_s) as checkpoint_s,
     from staging.stg_runtime__worker_minutes
+    where minute_at >= $window_start and minute_at < $window_end
     group by all
 ),
 

@@ -6,10 +6,12 @@ with inventory as (
 
 telemetry as (
     select gpu_id, minute_at, is_fault, from staging.stg_gpu_telemetry__minutes
+    where minute_at >= $window_start and minute_at < $window_end
 ),
 
 node_minutes as (
     select node_id, minute_at, health, driver_version, from staging.stg_node_telemetry__minutes
+    where minute_at >= $window_start and minute_at < $window_end
 ),
 
 maintenance as (
@@ -18,6 +20,7 @@ maintenance as (
 
 work as (
     select * from intermediate.int_gpu_minutes__work
+    where minute_at >= $window_start and minute_at < $window_end
 ),
 
 demand as (

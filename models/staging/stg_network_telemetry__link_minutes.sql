@@ -1,6 +1,7 @@
 -- one row per network link per minute: throughput, loss, retransmits, congestion
 with source as (
     select * from raw.network_telemetry
+    where ts >= $window_start and ts < $window_end
 ),
 
 final as (

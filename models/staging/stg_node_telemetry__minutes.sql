@@ -1,6 +1,7 @@
 -- one row per node per minute: host load, storage latency, versions and health
 with source as (
     select * from raw.node_telemetry
+    where ts >= $window_start and ts < $window_end
 ),
 
 final as (

@@ -66,9 +66,12 @@ def build(
         raise BuildError(f"landing folder {landing} does not exist")
     warehouse = Warehouse(db_path=str(db), landing_dir=str(landing))
     instance = DagsterInstance.ephemeral()
-    loads = []
-    for name in tqdm(build_order(), desc="loading", unit="source", disable=not progress):
-        loads.append(_summary(name, _materialize(AssetKey(["raw", name]), warehouse, instance)))
+    # one in-process run loads every source (Dagster orders inventory before the telemetry checked against it)
+    names = build_order()
+    with tqdm(total=1, desc=f"loading {len(names)} sources", disable=not progress) as bar:
+        result = _materialize([AssetKey(["raw", name]) for name in names], warehouse, instance)
+        bar.update()
+    loads = [_summary(name, result) for name in names]
     if window is not None:
         with warehouse.connect() as con:
             window = restatement_window(con, window)
@@ -105,9 +108,10 @@ def _materialize(keys: AssetKey | list[AssetKey], warehouse: Warehouse, instance
 
 
 def _summary(name: str, result) -> SourceLoad:
-    event = result.get_asset_materialization_events()[0]
+    key = AssetKey(["raw", name])
+    event = next(e for e in result.get_asset_materialization_events() if e.asset_key == key)
     meta = {k: v.value for k, v in event.materialization.metadata.items()}
-    checks = result.get_asset_check_evaluations()
+    checks = [c for c in result.get_asset_check_evaluations() if c.asset_key == key]
     return SourceLoad(
         source=name,
         new_files=int(meta["new_files"]),
