@@ -70,9 +70,10 @@ def connect(db_path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConn
     return con
 
 
-def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
+def ensure_raw_schema(con: duckdb.DuckDBPyConnection, only: list[Source] | None = None) -> None:
+    """Raw tables (all, or only those given), the manifest and the quarantine, extended to the current contracts."""
     con.execute(f"create schema if not exists {RAW}")
-    for source in SOURCES.values():
+    for source in only or SOURCES.values():
         columns = [
             exp.ColumnDef(this=exp.to_identifier(c.name, quoted=True), kind=exp.DataType.build(c.dtype))
             for c in source.columns
@@ -131,7 +132,7 @@ def load_source(
     con: duckdb.DuckDBPyConnection, source: Source, landing: Path, now: datetime | None = None
 ) -> LoadReport:
     """Load every new or replaced landing file of one source; never raises for bad data."""
-    ensure_raw_schema(con)
+    ensure_raw_schema(con, [source, *(SOURCES[ref.source] for ref in source.references)])
     now = now or datetime.now(UTC).replace(tzinfo=None)
     known = {
         file: (size, modified, digest)
