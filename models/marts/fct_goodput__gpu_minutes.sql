@@ -63,10 +63,16 @@ states as (
     left join work as w on w.gpu_id = s.gpu_id and w.minute_at = s.minute_at
 ),
 
+weighted as (
+    -- 1 for a healthy GPU-minute, 0 otherwise: every measure after availability is counted on healthy time only
+    select *, case when is_maintenance or is_fault then 0.0 else 1.0 end as healthy_weight,
+    from states
+),
+
 idle as (
     select region, minute_at, count(*) as idle_gpus,
-    from states
-    where not is_maintenance and not is_fault and not is_allocated
+    from weighted
+    where healthy_weight = 1 and not is_allocated
     group by region, minute_at
 ),
 
@@ -84,49 +90,48 @@ final as (
         coalesce(s.framework_version, 'none') as framework_version,
         s.job_id,
         1.0 as paid_gpu_min,
-        case when s.is_maintenance or s.is_fault then 0.0 else 1.0 end as healthy_gpu_min,
-        case when not s.is_maintenance and not s.is_fault and s.is_allocated then 1.0 else 0.0 end
-            as allocated_gpu_min,
-        case when not s.is_maintenance and not s.is_fault then coalesce(s.retained_gpu_min, 0) else 0 end
+        s.healthy_weight as healthy_gpu_min,
+        case when s.is_allocated then s.healthy_weight else 0.0 end as allocated_gpu_min,
+        s.healthy_weight * coalesce(s.retained_gpu_min, 0)
             as retained_gpu_min,
-        case when not s.is_maintenance and not s.is_fault then coalesce(s.productive_gpu_min, 0) else 0 end
+        s.healthy_weight * coalesce(s.productive_gpu_min, 0)
             as productive_gpu_min,
         -- availability: planned maintenance, then hardware faults
         case when s.is_maintenance then 1.0 else 0.0 end as loss_maintenance_gpu_min,
         case when s.is_fault and not s.is_maintenance then 1.0 else 0.0 end as loss_gpu_fault_gpu_min,
         -- allocation: idle while jobs waited in the region (scheduling) or idle for want of demand
-        case when not s.is_maintenance and not s.is_fault and not s.is_allocated
+        case when s.healthy_weight = 1 and not s.is_allocated
             then least(1.0, coalesce(d.pending_gpus, 0) / i.idle_gpus) else 0.0 end as loss_idle_with_demand_gpu_min,
-        case when not s.is_maintenance and not s.is_fault and not s.is_allocated
+        case when s.healthy_weight = 1 and not s.is_allocated
             then 1.0 - least(1.0, coalesce(d.pending_gpus, 0) / i.idle_gpus) else 0.0 end as loss_no_demand_gpu_min,
         -- retention: work thrown away after the last checkpoint, by the family of the failure, and start-up
-        case when not s.is_maintenance and not s.is_fault then coalesce(s.lost_after_checkpoint_gpu_min, 0) else 0 end
+        s.healthy_weight * coalesce(s.lost_after_checkpoint_gpu_min, 0)
             as loss_after_checkpoint_gpu_min,
         coalesce(s.failure_family, 'none') as failure_family,
-        case when not s.is_maintenance and not s.is_fault then coalesce(s.lost_startup_gpu_min, 0) else 0 end
+        s.healthy_weight * coalesce(s.lost_startup_gpu_min, 0)
             as loss_startup_gpu_min,
         -- step efficiency: where the reference speed was lost
-        case when not s.is_maintenance and not s.is_fault then coalesce(s.loss_checkpoint_gpu_min, 0) else 0 end
+        s.healthy_weight * coalesce(s.loss_checkpoint_gpu_min, 0)
             as loss_checkpoint_gpu_min,
-        case when not s.is_maintenance and not s.is_fault then coalesce(s.loss_dataloader_gpu_min, 0) else 0 end
+        s.healthy_weight * coalesce(s.loss_dataloader_gpu_min, 0)
             as loss_dataloader_gpu_min,
-        case when not s.is_maintenance and not s.is_fault then coalesce(s.loss_grad_sync_gpu_min, 0) else 0 end
+        s.healthy_weight * coalesce(s.loss_grad_sync_gpu_min, 0)
             as loss_grad_sync_gpu_min,
-        case when not s.is_maintenance and not s.is_fault then coalesce(s.loss_compute_throttled_gpu_min, 0) else 0 end
+        s.healthy_weight * coalesce(s.loss_compute_throttled_gpu_min, 0)
             as loss_compute_throttled_gpu_min,
-        case when not s.is_maintenance and not s.is_fault then coalesce(s.loss_compute_slow_gpu_min, 0) else 0 end
+        s.healthy_weight * coalesce(s.loss_compute_slow_gpu_min, 0)
             as loss_compute_slow_gpu_min,
-        case when not s.is_maintenance and not s.is_fault then coalesce(s.loss_other_gpu_min, 0) else 0 end
+        s.healthy_weight * coalesce(s.loss_other_gpu_min, 0)
             as loss_other_gpu_min,
-        case when not s.is_maintenance and not s.is_fault then coalesce(s.loss_held_idle_gpu_min, 0) else 0 end
+        s.healthy_weight * coalesce(s.loss_held_idle_gpu_min, 0)
             as loss_held_idle_gpu_min,
-        case when not s.is_maintenance and not s.is_fault then coalesce(s.loss_telemetry_gap_gpu_min, 0) else 0 end
+        s.healthy_weight * coalesce(s.loss_telemetry_gap_gpu_min, 0)
             as loss_telemetry_gap_gpu_min,
-        case when not s.is_maintenance and not s.is_fault then coalesce(s.loss_no_progress_gpu_min, 0) else 0 end
+        s.healthy_weight * coalesce(s.loss_no_progress_gpu_min, 0)
             as loss_no_progress_gpu_min,
-        case when not s.is_maintenance and not s.is_fault then coalesce(s.loss_stalled_gpu_min, 0) else 0 end
+        s.healthy_weight * coalesce(s.loss_stalled_gpu_min, 0)
             as loss_stalled_gpu_min,
-    from states as s
+    from weighted as s
     left join idle as i on i.region = s.region and i.minute_at = s.minute_at
     left join demand as d on d.region = s.region and d.minute_at = s.minute_at
 )
