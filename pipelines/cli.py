@@ -60,6 +60,29 @@ def _parser() -> argparse.ArgumentParser:
     metrics.add_argument("--format", choices=("table", "json"), default="table")
     metrics.set_defaults(handler=_metrics)
 
+    alerts = commands.add_parser("alerts", help="the alert log: every alert the 5-minute ticks raised")
+    alerts.add_argument("--db", type=Path, default=DEFAULT_DATA / "goodput.duckdb", help="DuckDB file")
+    alerts.add_argument("--since", type=_timestamp, help="only alerts detected at or after this time")
+    alerts.add_argument("--format", choices=("table", "json"), default="table")
+    alerts.set_defaults(handler=_alerts)
+
+    score = commands.add_parser("score", help="hold the alerts against the simulator's incident truth")
+    score.add_argument("--db", type=Path, default=DEFAULT_DATA / "goodput.duckdb", help="DuckDB file")
+    score.add_argument("--truth", type=Path, required=True, help="folder with incidents.json (or its _truth/)")
+    score.add_argument("--format", choices=("table", "json"), default="table")
+    score.set_defaults(handler=_score)
+
+    drain = commands.add_parser("drain", help="GPUs a scheduler should drain, from quarantine and preempt alerts")
+    drain.add_argument("--db", type=Path, default=DEFAULT_DATA / "goodput.duckdb", help="DuckDB file")
+    drain.add_argument("--all", action="store_true", help="include entries whose cool-off has passed")
+    drain.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    drain.set_defaults(handler=_drain)
+
+    stragglers = commands.add_parser("stragglers", help="workers slower than their peers in distributed jobs")
+    stragglers.add_argument("--db", type=Path, default=DEFAULT_DATA / "goodput.duckdb", help="DuckDB file")
+    stragglers.add_argument("--format", choices=("table", "json"), default="table")
+    stragglers.set_defaults(handler=_stragglers)
+
     bench = commands.add_parser("bench", help="speed and memory on the default fleet, medians and ratios")
     bench.add_argument("--days", type=int, default=7, help="days of the default fleet to simulate and ingest")
     bench.add_argument("--repeat", type=int, default=3, help="runs per figure (the median is reported)")
@@ -113,6 +136,7 @@ def _run(args: argparse.Namespace) -> int:
     code = code or _build(argparse.Namespace(landing=landing, db=db, quiet=args.quiet))
     if code == 0:
         _print_north_star(db)
+        _print_open_alerts(db)
     return code
 
 
@@ -122,6 +146,106 @@ def _print_north_star(db: Path) -> None:
     factors = ["goodput", "availability", "allocation", "retention", "step_efficiency"]
     print("\nthe north star by day (goodput = availability x allocation x retention x step efficiency):")
     _print_frame(query(factors, grain="day", db=db), "table")
+
+
+def _open(db: Path):
+    from pipelines.ingest.load import connect
+
+    if not db.exists():
+        raise ValueError(f"no warehouse at {db} (run `goodput build` first)")
+    return connect(db, read_only=True)
+
+
+def _alerts(args: argparse.Namespace) -> int:
+    from pipelines.detect.store import read_alerts
+
+    with _open(args.db) as con:
+        frame = read_alerts(con, args.since)
+    if args.format == "json":
+        import json
+
+        import polars as pl
+
+        frame = frame.with_columns(
+            pl.col(pl.Datetime).dt.strftime("%Y-%m-%dT%H:%M:%SZ"), pl.col("scope").str.json_decode()
+        )
+        print(json.dumps(frame.to_dicts(), indent=1))
+        return 0
+    columns = ["detected_at", "severity", "intent", "family", "rule", "started_at", "resolved_at", "summary"]
+    _print_frame(frame.select(columns), "table")
+    return 0
+
+
+def _print_open_alerts(db: Path) -> None:
+    import polars as pl
+
+    from pipelines.detect.store import read_alerts
+
+    with _open(db) as con:
+        frame = read_alerts(con)
+    open_ = frame.filter(pl.col("resolved_at").is_null() & pl.col("intent").is_in(["page", "ticket"]))
+    pages = frame.filter(pl.col("intent") == "page")
+    print(f"\nalerts: {len(frame)} raised over the data ({len(pages)} pages); {len(open_)} open pages and tickets:")
+    if len(open_):
+        _print_frame(open_.select("detected_at", "intent", "family", "rule", "summary"), "table")
+    print(f"  (`goodput alerts --db {db}` lists every alert with its runbook)")
+
+
+def _score(args: argparse.Namespace) -> int:
+    import json
+
+    from pipelines.detect.score import score
+
+    with _open(args.db) as con:
+        result = score(con, args.truth)
+    if args.format == "json":
+        print(json.dumps(result, indent=1, default=str))
+        return 0
+    header = ["incident", "kind", "family", "detected", "latency min", "alert rule", "alert family", "family ok"]
+    rows = [
+        [
+            r["incident_id"],
+            r["kind"],
+            r["family"],
+            "yes" if r["detected"] else "NO",
+            _opt(r["latency_min"], "{:.0f}"),
+            r["alert_rule"] or "",
+            r["alert_family"] or "",
+            "yes" if r["family_match"] else "no",
+        ]
+        for r in result["incidents"]
+    ]
+    _print_table(header, rows)
+    print("summary: " + ", ".join(f"{k} {v}" for k, v in result["summary"].items()))
+    for page in result["false_pages"]:
+        print(f"false page: {page['detected_at']} {page['rule']}: {page['summary']}")
+    return 0
+
+
+def _drain(args: argparse.Namespace) -> int:
+    import polars as pl
+
+    from pipelines.detect.warehouse import exists, fetch
+
+    with _open(args.db) as con:
+        if not exists(con, "marts", "fct_gpus__drain_list"):
+            raise ValueError("the warehouse has no drain list: run `goodput build` first")
+        frame = fetch(con, "select * from marts.fct_gpus__drain_list order by gpu_id")
+    if not args.all:
+        frame = frame.filter(pl.col("is_active"))
+    _print_frame(frame, args.format)
+    return 0
+
+
+def _stragglers(args: argparse.Namespace) -> int:
+    from pipelines.detect.warehouse import exists, fetch
+
+    with _open(args.db) as con:
+        if not exists(con, "alerts", "stragglers"):
+            raise ValueError("the warehouse has no straggler list: run `goodput build` first")
+        frame = fetch(con, "select * from alerts.stragglers order by started_at, job_id, worker")
+    _print_frame(frame, args.format)
+    return 0
 
 
 def _timestamp(text: str):

@@ -2,8 +2,9 @@
 
 from dagster import Definitions
 
+from pipelines.detect.assets import DETECTION_ASSETS
 from pipelines.ingest.assets import RAW_ASSETS
 from pipelines.modeling.assets import MODEL_ASSETS
 from pipelines.resources import Warehouse
 
-defs = Definitions(assets=[*RAW_ASSETS, *MODEL_ASSETS], resources={"warehouse": Warehouse()})
+defs = Definitions(assets=[*RAW_ASSETS, *MODEL_ASSETS, *DETECTION_ASSETS], resources={"warehouse": Warehouse()})

@@ -11,6 +11,7 @@ from dagster import AssetKey, DagsterInstance, materialize
 from tqdm import tqdm
 
 from pipelines.contracts import SOURCES
+from pipelines.detect.assets import DETECTION_ASSETS
 from pipelines.ingest.assets import RAW_ASSETS
 from pipelines.modeling.assets import MODEL_ASSETS
 from pipelines.modeling.project import build_order as model_order
@@ -18,7 +19,7 @@ from pipelines.modeling.project import load_project
 from pipelines.modeling.runner import restatement_window
 from pipelines.resources import Warehouse
 
-ALL_ASSETS = [*RAW_ASSETS, *MODEL_ASSETS]
+ALL_ASSETS = [*RAW_ASSETS, *MODEL_ASSETS, *DETECTION_ASSETS]
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -86,6 +87,10 @@ def build(
         keys = [AssetKey(name.split(".")) for name in model_order(load_project())]
         with tqdm(total=1, desc=f"modelling {len(keys)} models", disable=not progress) as bar:
             _materialize(keys, warehouse, instance)
+            bar.update()
+        # detection replays every 5-minute tick in the data (or, on a tick, re-judges the recent window)
+        with tqdm(total=1, desc="detecting", disable=not progress) as bar:
+            _materialize([asset.key for asset in DETECTION_ASSETS], warehouse, instance)
             bar.update()
     return loads
 

@@ -1,0 +1,60 @@
+-- one row per region per minute: jobs started and ended, jobs and GPUs waiting, and healthy GPUs left idle while
+-- jobs waited; what a scheduler outage, fragmentation or a priority change shows first
+with allocation as (
+    select
+        region,
+        minute_at,
+        sum(healthy_gpu_min) as healthy_gpus,
+        sum(allocated_gpu_min) as allocated_gpus,
+        sum(loss_idle_with_demand_gpu_min) as idle_with_demand_gpus,
+    from marts.fct_goodput__gpu_minutes
+    where minute_at >= $window_start and minute_at < $window_end
+    group by region, minute_at
+),
+
+attempts as (
+    select region, started_at, ended_at, end_state, failure_family, from intermediate.int_jobs__attempts
+),
+
+starts as (
+    select region, date_trunc('minute', started_at) as minute_at, count(*) as starts,
+    from attempts
+    where started_at >= $window_start and started_at < $window_end
+    group by all
+),
+
+ends as (
+    select
+        region,
+        date_trunc('minute', ended_at) as minute_at,
+        count(*) as ends,
+        count(*) filter (where failure_family = 'software') as software_failures,
+    from attempts
+    where ended_at >= $window_start and ended_at < $window_end
+    group by all
+),
+
+demand as (
+    select * from intermediate.int_regions__pending_demand
+    where minute_at >= $window_start and minute_at < $window_end
+),
+
+final as (
+    select
+        a.region,
+        a.minute_at,
+        a.healthy_gpus,
+        a.allocated_gpus,
+        a.idle_with_demand_gpus,
+        coalesce(d.pending_jobs, 0) as pending_jobs,
+        coalesce(d.pending_gpus, 0) as pending_gpus,
+        coalesce(s.starts, 0) as starts,
+        coalesce(e.ends, 0) as ends,
+        coalesce(e.software_failures, 0) as software_failures,
+    from allocation as a
+    left join demand as d on d.region = a.region and d.minute_at = a.minute_at
+    left join starts as s on s.region = a.region and s.minute_at = a.minute_at
+    left join ends as e on e.region = a.region and e.minute_at = a.minute_at
+)
+
+select * from final

@@ -1,0 +1,134 @@
+"""Deploy regressions by cohort: after a change lands, the cohort on the new version against the cohort still on
+the old one in the same window (so time-of-day, load and the weekday surge cancel out). This is what makes 15
+minutes reachable: the comparison needs a handful of faults or slow steps, not a shifted daily baseline."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import duckdb
+import polars as pl
+
+from pipelines.detect.config import DetectionConfig
+from pipelines.detect.episodes import episodes
+from pipelines.detect.warehouse import fetch
+
+NODE_CHANGES = ("driver_upgrade", "kernel_upgrade", "firmware_upgrade", "config_change")
+KEYS = ["change_id", "cohort", "region", "team"]
+
+
+def changes(con: duckdb.DuckDBPyConnection, window: tuple[datetime, datetime], horizon_h: float) -> pl.DataFrame:
+    return fetch(
+        con,
+        "select * from staging.stg_changes__events where change_type <> 'rollback' and changed_at < $2 "
+        "and changed_at >= $1 - to_hours($3::bigint)",
+        [*window, int(horizon_h)],
+    )
+
+
+def _cumulative(frame: pl.DataFrame, measures: list[str]) -> pl.DataFrame:
+    """Running sums per change and side (cohort or rest) since the change, minute by minute."""
+    per_minute = frame.group_by(["change_id", "side", "minute_at"]).agg(pl.col(m).sum() for m in measures)
+    wide = per_minute.pivot(on="side", index=["change_id", "minute_at"], values=measures).fill_null(0)
+    wide = wide.sort("change_id", "minute_at")
+    return wide.with_columns(pl.exclude("change_id", "minute_at").cum_sum().over("change_id"))
+
+
+def node_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, window) -> pl.DataFrame:
+    """Software faults (application XIDs and software-caused failures) per GPU-minute on the changed nodes against
+    every other node, since the change."""
+    node_changes = found.filter(pl.col("change_type").is_in(NODE_CHANGES) & pl.col("scope_node_ids").is_not_null())
+    if node_changes.is_empty():
+        return pl.DataFrame()
+    scope = node_changes.select(
+        "change_id", "changed_at", pl.col("scope_node_ids").str.split(",").alias("node_id")
+    ).explode("node_id")
+    minutes = fetch(
+        con,
+        "select node_id, minute_at, gpus_reporting::double as exposure, "
+        "(software_xid_gpus + software_failures)::double as faults "
+        "from marts.fct_health__node_minutes where not is_maintenance and minute_at >= $1 and minute_at < $2",
+        [min(node_changes["changed_at"]), window[1]],
+    )
+    horizon = timedelta(hours=config.cohort["horizon_h"])
+    fleet = minutes.group_by("minute_at").agg(pl.col("exposure", "faults").sum().name.suffix("_all"))
+    cohort = (
+        scope.join(minutes, on="node_id")
+        .filter((pl.col("minute_at") >= pl.col("changed_at")) & (pl.col("minute_at") < pl.col("changed_at") + horizon))
+        .group_by("change_id", "minute_at")
+        .agg(pl.col("exposure", "faults").sum().name.suffix("_cohort"))
+        .join(fleet, on="minute_at")
+        .sort("change_id", "minute_at")
+    )
+    sums = cohort.with_columns(
+        pl.col("exposure_cohort", "faults_cohort", "exposure_all", "faults_all").cum_sum().over("change_id")
+    ).with_columns(
+        (pl.col("exposure_all") - pl.col("exposure_cohort")).alias("exposure_rest"),
+        (pl.col("faults_all") - pl.col("faults_cohort")).alias("faults_rest"),
+    )
+    rate = pl.col("faults_cohort") / pl.col("exposure_cohort")
+    rest = (pl.col("faults_rest") + 1) / pl.col("exposure_rest")  # one fault of slack: a quiet fleet is not zero
+    return sums.filter(
+        (pl.col("faults_cohort") >= config.cohort["min_events"]) & (rate >= config.cohort["fault_rate_ratio"] * rest)
+    ).select("change_id", "minute_at", (rate * 60).alias("value"), (rest * 60).alias("baseline"))
+
+
+def framework_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, window) -> pl.DataFrame:
+    """Step time against the reference for workers on the new framework version against every other version, and
+    the data-loader share for a region's storage or data-loader change against the other regions."""
+    images = found.filter(pl.col("change_type") == "framework_image")
+    if images.is_empty():
+        return pl.DataFrame()
+    workers = fetch(
+        con,
+        "select minute_at, framework_version, count(*)::double as worker_minutes, "
+        "sum(step_time_total_s) as step_s, sum(reference_step_total_s) as reference_s "
+        "from marts.fct_training__worker_minutes where minute_at >= $1 and minute_at < $2 group by all",
+        [min(images["changed_at"]), window[1]],
+    )
+    horizon = timedelta(hours=config.cohort["horizon_h"])
+    paired = (
+        images.select("change_id", "changed_at", "to_version")
+        .join(workers, how="cross")
+        .filter((pl.col("minute_at") >= pl.col("changed_at")) & (pl.col("minute_at") < pl.col("changed_at") + horizon))
+        .with_columns(
+            pl.when(pl.col("framework_version") == pl.col("to_version"))
+            .then(pl.lit("cohort"))
+            .otherwise(pl.lit("rest"))
+            .alias("side")
+        )
+    )
+    sums = _cumulative(paired, ["worker_minutes", "step_s", "reference_s"])
+    if "step_s_cohort" not in sums.columns or "step_s_rest" not in sums.columns:
+        return pl.DataFrame()
+    ratio = (pl.col("step_s_cohort") / pl.col("reference_s_cohort")) / (
+        pl.col("step_s_rest") / pl.col("reference_s_rest")
+    )
+    return sums.filter(
+        (pl.col("worker_minutes_cohort") >= config.cohort["min_worker_minutes"])
+        & (ratio >= config.cohort["step_time_ratio"])
+    ).select("change_id", "minute_at", ratio.alias("value"), pl.lit(1.0).alias("baseline"))
+
+
+def cohort_episodes(con, config: DetectionConfig, window: tuple[datetime, datetime], delay_min: int) -> pl.DataFrame:
+    found = changes(con, window, config.cohort["horizon_h"])
+    frames = []
+    for rule, hits_of in (("deploy_fault_rate", node_cohort_hits), ("deploy_step_time", framework_cohort_hits)):
+        hits = hits_of(con, found, config, window)
+        if hits.is_empty():
+            continue
+        hits = hits.filter(pl.col("minute_at") < window[1])
+        described = hits.join(found, on="change_id").select(
+            "change_id",
+            pl.concat_str(pl.col("component"), pl.lit(" "), pl.col("to_version").fill_null("")).alias("cohort"),
+            pl.col("scope_region").alias("region"),
+            pl.col("scope_team").alias("team"),
+            "minute_at",
+            "value",
+            "baseline",
+        )
+        found_eps = episodes(described, KEYS, 1, window[1], max_gap_min=60, delay_min=delay_min)
+        frames.append(
+            found_eps.with_columns(pl.lit(rule).alias("rule"), pl.col("change_id").alias("suspected_change_id"))
+        )
+    return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()

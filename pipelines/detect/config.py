@@ -1,0 +1,121 @@
+"""Detection settings as data: GPU health rules per SKU, the detectors' thresholds and the alert routes, each
+validated on load with an error that names the file and the key."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+CONFIG_DIR = Path(__file__).parents[1] / "config"
+FAMILIES = ("hardware", "software", "scheduling", "data_io", "network", "gaming", "telemetry")
+Severity = Literal["info", "warning", "critical"]
+Intent = Literal["page", "ticket", "dashboard"]
+Family = Literal["hardware", "software", "scheduling", "data_io", "network", "gaming", "telemetry"]
+
+
+class ConfigError(ValueError):
+    """A detection config file that cannot be used; the message names the file and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HealthRule(_Strict):
+    signal: Literal[
+        "temp_c",
+        "power_share",
+        "throttle_reasons",
+        "ecc_corrected_5min",
+        "ecc_uncorrected_count",
+        "xid",
+        "mem_used_share",
+    ]
+    op: Literal[">=", "any_bit", "in"]
+    thresholds: dict[str, float | list[int]]
+    persistence_min: int = Field(ge=1)
+    severity: Severity
+    intent: Intent
+    family: Family
+    action: Literal["notify", "throttle", "preempt", "quarantine"]
+    summary: str
+
+    def threshold(self, sku: str) -> Any:
+        if sku in self.thresholds:
+            return self.thresholds[sku]
+        if "default" not in self.thresholds:
+            raise ConfigError(f"no threshold for SKU {sku} and no default")
+        return self.thresholds["default"]
+
+
+class Trend(_Strict):
+    rule: str
+    band: float = Field(gt=0)
+    window_min: int = Field(ge=3)
+    horizon_min: int = Field(ge=1)
+    min_slope_per_min: float = Field(gt=0)
+    persistence_min: int = Field(ge=1)
+
+
+class HealthConfig(_Strict):
+    arrival_delay_min: int = Field(0, ge=0)
+    drain_cooloff_min: int = Field(60, ge=0)
+    rules: dict[str, HealthRule]
+    trends: dict[Literal["temp_c", "ecc_corrected_count"], Trend] = Field(default_factory=dict)
+
+
+class Detector(_Strict):
+    """A statistical detector over a scope's series: the signal against its own trailing baseline (or, without
+    enough history yet, against its peers in the same minute)."""
+
+    ratio: float = Field(gt=0)
+    floor: float = Field(0.0, ge=0)
+    min_value: float = Field(0.0, ge=0)
+    persistence_min: int = Field(ge=1)
+    severity: Severity
+    intent: Intent
+    family: Family
+    summary: str
+
+
+class DetectionConfig(_Strict):
+    baseline_window: str = "24h"
+    min_history_min: int = Field(60, ge=1)
+    detectors: dict[str, Detector]
+    outage_min: int = Field(5, ge=1)
+    outage_min_pending: int = Field(3, ge=1)
+    cohort: dict[str, float]
+    gap_min: int = Field(5, ge=1)
+    gaming: dict[str, float]
+    stragglers: dict[str, float]
+
+
+def _load(path: Path, model: type[BaseModel]) -> Any:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    try:
+        return model.model_validate(data or {})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{path}: {where}: {first['msg']}") from None
+
+
+@cache
+def health_config(path: Path = CONFIG_DIR / "health_rules.yml") -> HealthConfig:
+    config = _load(path, HealthConfig)
+    for name, trend in config.trends.items():
+        if trend.rule not in config.rules:
+            raise ConfigError(f"{path}: trends.{name}.rule: unknown rule '{trend.rule}' (valid: {list(config.rules)})")
+    return config
+
+
+@cache
+def detection_config(path: Path = CONFIG_DIR / "detection.yml") -> DetectionConfig:
+    return _load(path, DetectionConfig)

@@ -1,0 +1,174 @@
+"""One detection pass: every detector over a window of the warehouse, episodes to alerts and incidents, the
+suspected change attached, the alert log and the drain list written. `goodput build` runs it over all the data (a
+causal replay of every 5-minute tick); the Dagster schedule runs it on each tick over a trailing window."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import duckdb
+import polars as pl
+
+from pipelines.detect import alerts as alerting
+from pipelines.detect.cohorts import cohort_episodes
+from pipelines.detect.config import detection_config, health_config
+from pipelines.detect.gaming import gaming_episodes
+from pipelines.detect.health import health_episodes
+from pipelines.detect.signals import detector_episodes
+from pipelines.detect.warehouse import fetch
+
+# rules that are not in the YAML of health rules or detectors: severity, intent, family, action, summary
+BUILT_IN = {
+    "scheduler_outage": (
+        "critical",
+        "page",
+        "scheduling",
+        "notify",
+        "no job started for minutes while {value:.0f} jobs wait",
+    ),
+    "telemetry_gap": (
+        "warning",
+        "ticket",
+        "telemetry",
+        "notify",
+        "{value:.0f} of {baseline:.0f} GPUs sent no telemetry",
+    ),
+    "deploy_fault_rate": (
+        "critical",
+        "page",
+        "software",
+        "notify",
+        "software faults {value:.2f}/GPU-h on the new version against {baseline:.2f}/GPU-h on the old",
+    ),
+    "deploy_step_time": (
+        "critical",
+        "page",
+        "software",
+        "notify",
+        "step time {value:.2f}x slower on the new version than on the old",
+    ),
+    "busy_without_progress": (
+        "warning",
+        "ticket",
+        "gaming",
+        "notify",
+        "{value:.0f} GPU-minutes in the last hour busy with no tensor work and no training steps",
+    ),
+}
+CHANGE_FAMILIES = {
+    "driver_upgrade": "software",
+    "kernel_upgrade": "software",
+    "framework_image": "software",
+    "config_change": "software",
+    "firmware_upgrade": "hardware",
+    "scheduler_policy": "scheduling",
+    "storage_rollout": "data_io",
+    "network_change": "network",
+}
+SUSPECT_WINDOW = timedelta(hours=3)
+
+
+def data_window(con: duckdb.DuckDBPyConnection, until: datetime | None = None) -> tuple[datetime, datetime] | None:
+    span = fetch(
+        con,
+        "select min(minute_at) as lo, max(minute_at) + interval 1 minute as hi from staging.stg_gpu_telemetry__minutes",
+    )
+    lo, hi = span["lo"][0], span["hi"][0]
+    if lo is None:
+        return None
+    return lo, min(hi, until) if until is not None else hi
+
+
+def evaluate(
+    con: duckdb.DuckDBPyConnection, until: datetime | None = None, since: datetime | None = None
+) -> pl.DataFrame:
+    """Alerts from the data before `until` (all the data when None), looking back to `since`."""
+    window = data_window(con, until)
+    if window is None:
+        return pl.DataFrame(schema=alerting.ALERT_SCHEMA)
+    if since is not None:
+        window = (max(window[0], since), window[1])
+    health, config = health_config(), detection_config()
+    delay = health.arrival_delay_min
+    found = [_annotate_health(health_episodes(con, health, window), health)]
+    for frame in (
+        detector_episodes(con, config, window, delay),
+        cohort_episodes(con, config, window, delay),
+        gaming_episodes(con, config, window, delay),
+    ):
+        if not frame.is_empty():
+            found.append(_annotate(frame, config))
+    found = [f for f in found if not f.is_empty()]
+    if not found:
+        return pl.DataFrame(schema=alerting.ALERT_SCHEMA)
+    episodes = pl.concat(found, how="diagonal_relaxed")
+    episodes = _suspect(con, episodes, window)
+    return alerting.to_alerts(episodes, window[1])
+
+
+def _annotate_health(frame: pl.DataFrame, health) -> pl.DataFrame:
+    settings = {name: (r.severity, r.intent, r.family, r.action, r.summary) for name, r in health.rules.items()}
+    for signal, trend in health.trends.items():
+        what = "temperature" if signal == "temp_c" else "correctable ECC errors"
+        settings[f"{signal}_trend"] = (
+            "warning",
+            "ticket",
+            "hardware",
+            "notify",
+            f"{what} rising: the {trend.rule} line in about {{value:.0f}} min",
+        )
+    return _with_settings(frame, settings)
+
+
+def _annotate(frame: pl.DataFrame, config) -> pl.DataFrame:
+    settings = dict(BUILT_IN)
+    for name, det in config.detectors.items():
+        settings[name] = (det.severity, det.intent, det.family, "notify", det.summary)
+    return _with_settings(frame, settings)
+
+
+def _with_settings(frame: pl.DataFrame, settings: dict) -> pl.DataFrame:
+    table = pl.DataFrame(
+        [(k, *v) for k, v in settings.items()],
+        schema=["rule", "severity", "intent", "default_family", "action", "summary_template"],
+        orient="row",
+    )
+    out = frame.join(table, on="rule", how="left")
+    family = pl.coalesce("family", "default_family") if "family" in out.columns else pl.col("default_family")
+    return out.with_columns(family.alias("family")).drop("default_family")
+
+
+def _suspect(con, episodes: pl.DataFrame, window) -> pl.DataFrame:
+    """The latest change of the alert's family that landed within SUSPECT_WINDOW before the episode began, in a
+    scope that covers it (same region, one of its nodes, or fleet-wide)."""
+    if "suspected_change_id" not in episodes.columns:
+        episodes = episodes.with_columns(pl.lit(None, pl.String).alias("suspected_change_id"))
+    found = fetch(
+        con,
+        "select change_id, changed_at, change_type, scope_region, scope_node_ids from staging.stg_changes__events "
+        "where change_type <> 'rollback' and changed_at < $2 and changed_at >= $1 - interval 3 hour",
+        list(window),
+    ).with_columns(pl.col("change_type").replace_strict(CHANGE_FAMILIES, default=None).alias("family"))
+    if found.is_empty():
+        return episodes
+    indexed = episodes.with_row_index("_row")
+    pairs = indexed.select("_row", "family", "region", "node_id", "started_at").join(found, on="family")
+    covers = (
+        (pl.col("scope_region").is_null() & pl.col("scope_node_ids").is_null())
+        | (pl.col("scope_region") == pl.col("region"))
+        | pl.col("scope_node_ids").str.contains(pl.col("node_id").fill_null("\x00"), literal=True)
+    )
+    recent = (pl.col("changed_at") <= pl.col("started_at")) & (
+        pl.col("changed_at") >= pl.col("started_at") - SUSPECT_WINDOW
+    )
+    best = (
+        pairs.filter(recent & covers.fill_null(False))
+        .sort("changed_at")
+        .group_by("_row")
+        .agg(pl.col("change_id").last().alias("_suspect"))
+    )
+    return (
+        indexed.join(best, on="_row", how="left")
+        .with_columns(pl.coalesce("suspected_change_id", "_suspect").alias("suspected_change_id"))
+        .drop("_row", "_suspect")
+    )

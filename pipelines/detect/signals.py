@@ -1,0 +1,144 @@
+"""Statistical detectors on node and region series (storage and RDMA latency, idle-with-demand, the goodput loss),
+the scheduler-outage rule and telemetry gaps. Baselines are trailing medians that end before the minute they judge
+(causal); a scope without enough history is judged against its peers in the same minute instead."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import duckdb
+import polars as pl
+
+from pipelines.detect.config import DetectionConfig, Detector
+from pipelines.detect.episodes import episodes
+from pipelines.detect.warehouse import fetch
+
+NODE_KEYS = ["node_id", "region", "sku"]
+REGION_KEYS = ["region"]
+LOSS_FAMILIES = {  # goodput loss columns by the family that owns them
+    "hardware": ["loss_gpu_fault_gpu_min", "loss_compute_throttled_gpu_min"],
+    "scheduling": ["loss_idle_with_demand_gpu_min"],
+    "data_io": ["loss_dataloader_gpu_min"],
+    "network": ["loss_grad_sync_gpu_min"],
+    "software": ["loss_compute_slow_gpu_min", "loss_after_checkpoint_gpu_min", "loss_startup_gpu_min"],
+    "telemetry": ["loss_telemetry_gap_gpu_min"],
+    "gaming": ["loss_no_progress_gpu_min"],
+}
+
+
+def against_baseline(series: pl.DataFrame, keys: list[str], det: Detector, config: DetectionConfig) -> pl.DataFrame:
+    """Minutes where value >= ratio x reference: the scope's trailing median, or its peers' median while the scope
+    has less than `min_history_min` minutes behind it. Adds `baseline` (the reference used)."""
+    window = config.baseline_window
+    scored = (
+        series.drop_nulls("value")
+        .sort([*keys, "minute_at"])
+        .with_columns(
+            pl.col("value").rolling_median_by("minute_at", window, closed="left").over(keys).alias("_own"),
+            pl.int_range(pl.len()).over(keys).alias("_n"),  # minutes of history behind this one
+            pl.col("value").median().over("minute_at").alias("_peers"),
+        )
+    )
+    reference = pl.when(pl.col("_n") >= config.min_history_min).then(pl.col("_own")).otherwise(pl.col("_peers"))
+    scored = scored.with_columns(reference.alias("baseline"))
+    held = (pl.col("value") >= det.ratio * pl.max_horizontal(pl.col("baseline"), pl.lit(det.floor))) & (
+        pl.col("value") >= det.min_value
+    )
+    return scored.filter(held).select(*keys, "minute_at", "value", "baseline")
+
+
+def node_series(con: duckdb.DuckDBPyConnection, column: str, window: tuple[datetime, datetime]) -> pl.DataFrame:
+    """A node-minute signal outside maintenance. `column` is one of the mart's columns (checked by the caller)."""
+    return fetch(
+        con,
+        f"select node_id, region, sku, minute_at, {column} as value from marts.fct_health__node_minutes "
+        "where not is_maintenance and minute_at >= $1 and minute_at < $2",
+        list(window),
+    )
+
+
+def region_series(con: duckdb.DuckDBPyConnection, name: str, window: tuple[datetime, datetime]) -> pl.DataFrame:
+    if name == "idle_with_demand":
+        sql = (
+            "select region, minute_at, idle_with_demand_gpus / nullif(healthy_gpus, 0) as value "
+            "from marts.fct_scheduler__region_minutes where minute_at >= $1 and minute_at < $2"
+        )
+        return fetch(con, sql, list(window))
+    losses = ", ".join(f"sum({' + '.join(cols)}) as {family}" for family, cols in LOSS_FAMILIES.items())
+    sql = (
+        f"select region, bucket_at as minute_at, 1 - sum(productive_gpu_min) / sum(paid_gpu_min) as value, {losses} "
+        "from marts.fct_goodput__5min where bucket_at >= $1 and bucket_at < $2 group by region, bucket_at"
+    )
+    return fetch(con, sql, list(window))
+
+
+def detector_episodes(
+    con: duckdb.DuckDBPyConnection, config: DetectionConfig, window: tuple[datetime, datetime], delay_min: int
+) -> pl.DataFrame:
+    frames = []
+    for name, column in (("storage_latency", "storage_latency_p99_ms"), ("rdma_latency", "rdma_latency_us")):
+        det = config.detectors[name]
+        hits = against_baseline(node_series(con, column, window), NODE_KEYS, det, config)
+        found = episodes(hits, NODE_KEYS, det.persistence_min, window[1], delay_min=delay_min)
+        frames.append(found.with_columns(pl.lit(name).alias("rule")))
+    det = config.detectors["idle_with_demand"]
+    hits = against_baseline(region_series(con, "idle_with_demand", window), REGION_KEYS, det, config)
+    found = episodes(hits, REGION_KEYS, det.persistence_min, window[1], delay_min=delay_min)
+    frames.append(found.with_columns(pl.lit("idle_with_demand").alias("rule")))
+    frames.append(goodput_drop(con, config, window, delay_min))
+    frames.append(outage_episodes(con, config, window, delay_min))
+    frames.append(gap_episodes(con, config, window, delay_min))
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+def goodput_drop(con, config: DetectionConfig, window, delay_min: int) -> pl.DataFrame:
+    """The north star's loss per region per 5 minutes against its baseline; the family is the loss that grew most
+    against the same baseline window."""
+    det = config.detectors["goodput_drop"]
+    series = region_series(con, "goodput", window)
+    hits = against_baseline(series.select(*REGION_KEYS, "minute_at", "value"), REGION_KEYS, det, config)
+    found = episodes(hits, REGION_KEYS, det.persistence_min, window[1], max_gap_min=5, delay_min=delay_min)
+    if found.is_empty():
+        return found.with_columns(pl.lit("goodput_drop").alias("rule"), pl.lit(None, pl.String).alias("family"))
+    growth = series.sort("region", "minute_at").with_columns(
+        [
+            (
+                pl.col(f)
+                - pl.col(f).rolling_median_by("minute_at", config.baseline_window, closed="left").over("region")
+            ).alias(f)
+            for f in LOSS_FAMILIES
+        ]
+    )
+    at = found.join(growth, left_on=["region", "confirmed_at"], right_on=["region", "minute_at"], how="left")
+    family = pl.concat_list([pl.col(f).fill_null(0) for f in LOSS_FAMILIES]).list.arg_max()
+    names = dict(enumerate(LOSS_FAMILIES))
+    at = at.with_columns(family.replace_strict(names, return_dtype=pl.String).alias("family"))
+    return at.select(*found.columns, "family").with_columns(pl.lit("goodput_drop").alias("rule"))
+
+
+def outage_episodes(con, config: DetectionConfig, window, delay_min: int) -> pl.DataFrame:
+    """Minutes a region started no job while jobs waited and healthy GPUs sat idle (a full region that cannot place
+    anything is busy, not down)."""
+    hits = fetch(
+        con,
+        "select region, minute_at, pending_jobs::double as value, 0.0 as baseline "
+        "from marts.fct_scheduler__region_minutes "
+        "where starts = 0 and pending_jobs >= $3 and idle_with_demand_gpus >= 1 and minute_at >= $1 and minute_at < $2",
+        [*window, config.outage_min_pending],
+    )
+    found = episodes(hits, REGION_KEYS, config.outage_min, window[1], delay_min=delay_min)
+    return found.with_columns(pl.lit("scheduler_outage").alias("rule"))
+
+
+def gap_episodes(con, config: DetectionConfig, window, delay_min: int) -> pl.DataFrame:
+    """Node minutes where GPUs that exist sent nothing while the rest of the fleet reported: a data gap, never read
+    as idle or healthy."""
+    hits = fetch(
+        con,
+        "select node_id, region, sku, minute_at, (gpus - gpus_reporting)::double as value, gpus::double as baseline "
+        "from marts.fct_health__node_minutes "
+        "where gpus_reporting < gpus and not is_maintenance and minute_at >= $1 and minute_at < $2",
+        list(window),
+    )
+    found = episodes(hits, NODE_KEYS, config.gap_min, window[1], delay_min=delay_min)
+    return found.with_columns(pl.lit("telemetry_gap").alias("rule"))
