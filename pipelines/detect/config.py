@@ -94,7 +94,7 @@ class DetectionConfig(_Strict):
     stragglers: dict[str, float]
 
 
-def _load(path: Path, model: type[BaseModel]) -> Any:
+def load_yaml(path: Path, model: type[BaseModel]) -> Any:
     try:
         data = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
@@ -109,7 +109,7 @@ def _load(path: Path, model: type[BaseModel]) -> Any:
 
 @cache
 def health_config(path: Path = CONFIG_DIR / "health_rules.yml") -> HealthConfig:
-    config = _load(path, HealthConfig)
+    config = load_yaml(path, HealthConfig)
     for name, trend in config.trends.items():
         if trend.rule not in config.rules:
             raise ConfigError(f"{path}: trends.{name}.rule: unknown rule '{trend.rule}' (valid: {list(config.rules)})")
@@ -118,4 +118,4 @@ def health_config(path: Path = CONFIG_DIR / "health_rules.yml") -> HealthConfig:
 
 @cache
 def detection_config(path: Path = CONFIG_DIR / "detection.yml") -> DetectionConfig:
-    return _load(path, DetectionConfig)
+    return load_yaml(path, DetectionConfig)

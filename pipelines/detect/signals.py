@@ -4,17 +4,18 @@ the scheduler-outage rule and telemetry gaps. Baselines are trailing medians tha
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import duckdb
 import polars as pl
 
 from pipelines.detect.config import DetectionConfig, Detector
-from pipelines.detect.episodes import episodes
+from pipelines.detect.episodes import episodes, next_tick
 from pipelines.detect.warehouse import fetch
 
 NODE_KEYS = ["node_id", "region", "sku"]
 REGION_KEYS = ["region"]
+OUTAGE_EXPECTED_STARTS = 8  # silence this many expected starts long has odds of e^-8 by chance
 LOSS_FAMILIES = {  # goodput loss columns by the family that owns them
     "hardware": ["loss_gpu_fault_gpu_min", "loss_compute_throttled_gpu_min"],
     "scheduling": ["loss_idle_with_demand_gpu_min"],
@@ -117,17 +118,46 @@ def goodput_drop(con, config: DetectionConfig, window, delay_min: int) -> pl.Dat
 
 
 def outage_episodes(con, config: DetectionConfig, window, delay_min: int) -> pl.DataFrame:
-    """Minutes a region started no job while jobs waited and healthy GPUs sat idle (a full region that cannot place
-    anything is busy, not down)."""
-    hits = fetch(
+    """A region that started no job while jobs waited and healthy GPUs sat idle (a full region that cannot place
+    anything is busy, not down), for long enough that its start rate of the hour before makes the silence
+    improbable: at least `outage_min` minutes and OUTAGE_EXPECTED_STARTS starts' worth of time."""
+    minutes = fetch(
         con,
-        "select region, minute_at, pending_jobs::double as value, 0.0 as baseline "
-        "from marts.fct_scheduler__region_minutes "
-        "where starts = 0 and pending_jobs >= $3 and idle_with_demand_gpus >= 1 and minute_at >= $1 and minute_at < $2",
+        "select region, minute_at, pending_jobs::double as value, "
+        "starts = 0 and pending_jobs >= $3 and idle_with_demand_gpus >= 1 as is_silent, "
+        "coalesce(sum(starts) over (partition by region order by minute_at "
+        "range between interval 60 minute preceding and interval 1 minute preceding), 0) / 60.0 as rate "
+        "from marts.fct_scheduler__region_minutes where minute_at >= $1 and minute_at < $2",
         [*window, config.outage_min_pending],
     )
-    found = episodes(hits, REGION_KEYS, config.outage_min, window[1], delay_min=delay_min)
-    return found.with_columns(pl.lit("scheduler_outage").alias("rule"))
+    silent = minutes.sort("region", "minute_at").with_columns(
+        (pl.col("is_silent") != pl.col("is_silent").shift(1)).fill_null(True).cum_sum().over("region").alias("_run")
+    )
+    silent = silent.filter(pl.col("is_silent")).with_columns(
+        pl.col("minute_at").min().over("region", "_run").alias("started_at"),
+        pl.col("rate").first().over("region", "_run").alias("baseline"),
+    )
+    needed = pl.max_horizontal(pl.lit(config.outage_min), (OUTAGE_EXPECTED_STARTS / pl.col("baseline")).ceil())
+    elapsed = (pl.col("minute_at") - pl.col("started_at")).dt.total_minutes() + 1
+    confirmed = (
+        silent.filter(elapsed >= needed)
+        .group_by("region", "_run")
+        .agg(
+            pl.col("started_at").first(),
+            pl.col("minute_at").min().alias("confirmed_at"),
+            pl.col("minute_at").max().alias("_last"),
+            pl.col("value").sort_by("minute_at").first(),
+            pl.col("baseline").first(),
+        )
+    )
+    return confirmed.with_columns(
+        next_tick(pl.col("confirmed_at") + timedelta(minutes=1 + delay_min)).alias("detected_at"),
+        pl.when(pl.col("_last") + timedelta(minutes=1) < pl.lit(window[1]))
+        .then(pl.col("_last") + timedelta(minutes=1))
+        .otherwise(None)
+        .alias("resolved_at"),
+        pl.lit("scheduler_outage").alias("rule"),
+    ).drop("_run", "_last")
 
 
 def gap_episodes(con, config: DetectionConfig, window, delay_min: int) -> pl.DataFrame:

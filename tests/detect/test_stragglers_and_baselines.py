@@ -1,0 +1,72 @@
+"""Stragglers against their peers, and the baseline/peer logic of the statistical detectors, on hand-made series."""
+
+from datetime import datetime, timedelta
+
+import duckdb
+import polars as pl
+
+from pipelines.detect.config import Detector, detection_config
+from pipelines.detect.signals import against_baseline
+from pipelines.detect.stragglers import find_stragglers
+
+T0 = datetime(2026, 3, 2, 10, 0)
+
+
+def test_a_worker_slower_than_its_peers_is_a_straggler_from_when_it_began():
+    con = duckdb.connect()
+    con.execute("create schema staging")
+    con.execute(
+        "create table staging.stg_runtime__worker_minutes (job_id varchar, attempt integer, worker integer, "
+        "node_id varchar, minute_at timestamp, step bigint, steps double, step_time_s double, grad_sync_s double)"
+    )
+    for minute in range(20):
+        for worker in range(3):
+            # synchronous steps: everyone's step is 1.5 s; worker 2 computes 1.5 s from minute 8 on, the others
+            # 1.0 s and wait 0.5 s for it in the all-reduce
+            slow = worker == 2 and minute >= 8
+            sync = 0.0 if slow else (0.5 if minute >= 8 else 0.0)
+            step = 1.5 if minute >= 8 else 1.0
+            con.execute(
+                "insert into staging.stg_runtime__worker_minutes values ('j1', 0, ?, ?, ?, ?, 40, ?, ?)",
+                [worker, f"n{worker}", T0 + timedelta(minutes=minute), 100 + 40 * minute, step, sync],
+            )
+    found = find_stragglers(con, detection_config(), (T0, T0 + timedelta(minutes=20)))
+    assert found.select("job_id", "worker", "node_id").rows() == [("j1", 2, "n2")]
+    row = found.row(0, named=True)
+    assert row["started_at"] == T0 + timedelta(minutes=8)
+    assert row["from_step"] == 100 + 40 * 8
+    assert row["slowdown"] == 1.5  # 1.5 s against the peers' median of 1.0 s
+
+
+def _series(values: list[float], node: str = "n0") -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "node_id": [node] * len(values),
+            "minute_at": [T0 + timedelta(minutes=i) for i in range(len(values))],
+            "value": values,
+        }
+    )
+
+
+DETECTOR = Detector(ratio=2.0, persistence_min=1, severity="critical", intent="page", family="data_io", summary="x")
+
+
+def test_a_jump_against_the_scopes_own_trailing_median():
+    config = detection_config().model_copy(update={"min_history_min": 60})
+    hits = against_baseline(_series([2.0] * 120 + [6.0] * 5), ["node_id"], DETECTOR, config)
+    assert hits["minute_at"].min() == T0 + timedelta(minutes=120)
+    assert hits["baseline"].to_list() == [2.0] * 5  # the median before the jump, not including it
+
+
+def test_without_history_peers_in_the_same_minute_carry_the_comparison():
+    config = detection_config().model_copy(update={"min_history_min": 60})
+    # ten minutes of data (a new install): n0 at 6 while its three peers sit at 2
+    series = pl.concat([_series([6.0] * 10, "n0"), *[_series([2.0] * 10, f"p{i}") for i in range(3)]])
+    hits = against_baseline(series, ["node_id"], DETECTOR, config)
+    assert set(hits["node_id"]) == {"n0"}
+    assert len(hits) == 10
+
+
+def test_a_scope_as_slow_as_its_own_history_does_not_alert():
+    config = detection_config()
+    assert against_baseline(_series([5.0] * 200), ["node_id"], DETECTOR, config).is_empty()
