@@ -83,6 +83,17 @@ def _parser() -> argparse.ArgumentParser:
     stragglers.add_argument("--format", choices=("table", "json"), default="table")
     stragglers.set_defaults(handler=_stragglers)
 
+    tick = commands.add_parser("tick", help="one 5-minute tick: new data in, models updated, alerts judged and sent")
+    tick.add_argument("--landing", type=Path, required=True, help="landing folder")
+    tick.add_argument("--db", type=Path, required=True, help="DuckDB file")
+    tick.set_defaults(handler=_tick)
+
+    ack = commands.add_parser("ack", help="acknowledge a page so that it does not escalate")
+    ack.add_argument("alert_id")
+    ack.add_argument("--db", type=Path, default=DEFAULT_DATA / "goodput.duckdb", help="DuckDB file")
+    ack.add_argument("--by", default="oncall", help="who acknowledges")
+    ack.set_defaults(handler=_ack)
+
     bench = commands.add_parser("bench", help="speed and memory on the default fleet, medians and ratios")
     bench.add_argument("--days", type=int, default=7, help="days of the default fleet to simulate and ingest")
     bench.add_argument("--repeat", type=int, default=3, help="runs per figure (the median is reported)")
@@ -245,6 +256,25 @@ def _stragglers(args: argparse.Namespace) -> int:
             raise ValueError("the warehouse has no straggler list: run `goodput build` first")
         frame = fetch(con, "select * from alerts.stragglers order by started_at, job_id, worker")
     _print_frame(frame, args.format)
+    return 0
+
+
+def _tick(args: argparse.Namespace) -> int:
+    from pipelines.orchestration.tick import tick
+
+    print(", ".join(f"{k} {v}" for k, v in tick(args.landing, args.db).items()))
+    return 0
+
+
+def _ack(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from pipelines.detect.routing import acknowledge
+    from pipelines.ingest.load import connect
+
+    with connect(args.db) as con:
+        acknowledge(con, args.alert_id, args.by, datetime.now(UTC).replace(tzinfo=None))
+    print(f"acknowledged {args.alert_id}")
     return 0
 
 

@@ -5,6 +5,13 @@ from dagster import Definitions
 from pipelines.detect.assets import DETECTION_ASSETS
 from pipelines.ingest.assets import RAW_ASSETS
 from pipelines.modeling.assets import MODEL_ASSETS
+from pipelines.orchestration.tick import every_five_minutes, new_landing_files, tick_job
 from pipelines.resources import Warehouse
 
-defs = Definitions(assets=[*RAW_ASSETS, *MODEL_ASSETS, *DETECTION_ASSETS], resources={"warehouse": Warehouse()})
+defs = Definitions(
+    assets=[*RAW_ASSETS, *MODEL_ASSETS, *DETECTION_ASSETS],
+    jobs=[tick_job],
+    schedules=[every_five_minutes],
+    sensors=[new_landing_files],
+    resources={"warehouse": Warehouse()},
+)

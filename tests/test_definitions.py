@@ -29,3 +29,12 @@ def test_telemetry_depends_on_the_inventory_it_is_checked_against():
     graph = defs.resolve_asset_graph()
     parents = graph.get(AssetKey(["raw", "gpu_telemetry"])).parent_keys
     assert AssetKey(["raw", "inventory"]) in parents
+
+
+def test_the_tick_is_scheduled_every_five_minutes_and_sensed_on_new_files():
+    from pipelines.definitions import defs
+
+    schedule = defs.get_schedule_def("every_five_minutes")
+    assert schedule.cron_schedule == "*/5 * * * *"
+    assert defs.get_sensor_def("new_landing_files").job_name == "tick_job"
+    assert AssetKey(["alerts", "alerts"]) in defs.resolve_all_asset_keys()
