@@ -156,7 +156,9 @@ def _suspect(con, episodes: pl.DataFrame, window) -> pl.DataFrame:
     covers = (
         (pl.col("scope_region").is_null() & pl.col("scope_node_ids").is_null())
         | (pl.col("scope_region") == pl.col("region"))
-        | pl.col("scope_node_ids").str.contains(pl.col("node_id").fill_null("\x00"), literal=True)
+        | pl.concat_str(pl.lit(","), pl.col("scope_node_ids"), pl.lit(",")).str.contains(
+            pl.concat_str(pl.lit(","), pl.col("node_id").fill_null("\x00"), pl.lit(",")), literal=True
+        )
     )
     recent = (pl.col("changed_at") <= pl.col("started_at")) & (
         pl.col("changed_at") >= pl.col("started_at") - SUSPECT_WINDOW
