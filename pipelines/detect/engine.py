@@ -38,7 +38,7 @@ BUILT_IN = {
         "page",
         "software",
         "notify",
-        "software faults {value:.2f}/GPU-h on the new version against {baseline:.2f}/GPU-h on the old",
+        "software faults {value:.3g}/GPU-h on the new version against {baseline:.3g}/GPU-h on the old",
     ),
     "deploy_step_time": (
         "critical",
