@@ -233,28 +233,27 @@ def _score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stored(db: Path, table: str, what: str, order: str):
+    """A table detection wrote, or an error that says to build first."""
+    from pipelines.detect.warehouse import exists, fetch
+
+    schema, name = table.split(".")
+    with _open(db) as con:
+        if not exists(con, schema, name):
+            raise ValueError(f"the warehouse has no {what}: run `goodput build` first")
+        return fetch(con, f"select * from {table} order by {order}")
+
+
 def _drain(args: argparse.Namespace) -> int:
     import polars as pl
 
-    from pipelines.detect.warehouse import exists, fetch
-
-    with _open(args.db) as con:
-        if not exists(con, "marts", "fct_gpus__drain_list"):
-            raise ValueError("the warehouse has no drain list: run `goodput build` first")
-        frame = fetch(con, "select * from marts.fct_gpus__drain_list order by gpu_id")
-    if not args.all:
-        frame = frame.filter(pl.col("is_active"))
-    _print_frame(frame, args.format)
+    frame = _stored(args.db, "marts.fct_gpus__drain_list", "drain list", "gpu_id")
+    _print_frame(frame if args.all else frame.filter(pl.col("is_active")), args.format)
     return 0
 
 
 def _stragglers(args: argparse.Namespace) -> int:
-    from pipelines.detect.warehouse import exists, fetch
-
-    with _open(args.db) as con:
-        if not exists(con, "alerts", "stragglers"):
-            raise ValueError("the warehouse has no straggler list: run `goodput build` first")
-        frame = fetch(con, "select * from alerts.stragglers order by started_at, job_id, worker")
+    frame = _stored(args.db, "alerts.stragglers", "straggler list", "started_at, job_id, worker")
     _print_frame(frame, args.format)
     return 0
 

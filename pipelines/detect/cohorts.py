@@ -26,12 +26,22 @@ def changes(con: duckdb.DuckDBPyConnection, window: tuple[datetime, datetime], h
     )
 
 
-def _cumulative(frame: pl.DataFrame, measures: list[str]) -> pl.DataFrame:
-    """Running sums per change and side (cohort or rest) since the change, minute by minute."""
-    per_minute = frame.group_by(["change_id", "side", "minute_at"]).agg(pl.col(m).sum() for m in measures)
-    wide = per_minute.pivot(on="side", index=["change_id", "minute_at"], values=measures).fill_null(0)
-    wide = wide.sort("change_id", "minute_at")
-    return wide.with_columns(pl.exclude("change_id", "minute_at").cum_sum().over("change_id"))
+def _against_the_rest(cohort: pl.DataFrame, everyone: pl.DataFrame, measures: list[str]) -> pl.DataFrame:
+    """Running sums since each change for its cohort and for everyone else (everyone minus the cohort), minute by
+    minute. `cohort` holds change_id, minute_at and the measures; `everyone` the fleet's per-minute measures."""
+    cohort = cohort.group_by("change_id", "minute_at").agg(pl.col(measures).sum().name.suffix("_cohort"))
+    fleet = everyone.group_by("minute_at").agg(pl.col(measures).sum().name.suffix("_all"))
+    sums = (
+        cohort.join(fleet, on="minute_at")
+        .sort("change_id", "minute_at")
+        .with_columns(pl.exclude("change_id", "minute_at").cum_sum().over("change_id"))
+    )
+    return sums.with_columns((pl.col(f"{m}_all") - pl.col(f"{m}_cohort")).alias(f"{m}_rest") for m in measures)
+
+
+def _since_change(horizon_h: float) -> pl.Expr:
+    horizon = timedelta(hours=horizon_h)
+    return (pl.col("minute_at") >= pl.col("changed_at")) & (pl.col("minute_at") < pl.col("changed_at") + horizon)
 
 
 def node_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, window) -> pl.DataFrame:
@@ -50,22 +60,8 @@ def node_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, window) 
         "from marts.fct_health__node_minutes where not is_maintenance and minute_at >= $1 and minute_at < $2",
         [min(node_changes["changed_at"]), window[1]],
     )
-    horizon = timedelta(hours=config.cohort["horizon_h"])
-    fleet = minutes.group_by("minute_at").agg(pl.col("exposure", "faults").sum().name.suffix("_all"))
-    cohort = (
-        scope.join(minutes, on="node_id")
-        .filter((pl.col("minute_at") >= pl.col("changed_at")) & (pl.col("minute_at") < pl.col("changed_at") + horizon))
-        .group_by("change_id", "minute_at")
-        .agg(pl.col("exposure", "faults").sum().name.suffix("_cohort"))
-        .join(fleet, on="minute_at")
-        .sort("change_id", "minute_at")
-    )
-    sums = cohort.with_columns(
-        pl.col("exposure_cohort", "faults_cohort", "exposure_all", "faults_all").cum_sum().over("change_id")
-    ).with_columns(
-        (pl.col("exposure_all") - pl.col("exposure_cohort")).alias("exposure_rest"),
-        (pl.col("faults_all") - pl.col("faults_cohort")).alias("faults_rest"),
-    )
+    cohort = scope.join(minutes, on="node_id").filter(_since_change(config.cohort["horizon_h"]))
+    sums = _against_the_rest(cohort, minutes, ["exposure", "faults"])
     rate = pl.col("faults_cohort") / pl.col("exposure_cohort")
     rest = (pl.col("faults_rest") + 1) / pl.col("exposure_rest")  # one fault of slack: a quiet fleet is not zero
     return sums.filter(
@@ -74,8 +70,8 @@ def node_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, window) 
 
 
 def framework_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, window) -> pl.DataFrame:
-    """Step time against the reference for workers on the new framework version against every other version, and
-    the data-loader share for a region's storage or data-loader change against the other regions."""
+    """Step time against the reference for workers on the new framework version against every other version, in
+    the minutes the new version ran."""
     images = found.filter(pl.col("change_type") == "framework_image")
     if images.is_empty():
         return pl.DataFrame()
@@ -86,21 +82,12 @@ def framework_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, win
         "from marts.fct_training__worker_minutes where minute_at >= $1 and minute_at < $2 group by all",
         [min(images["changed_at"]), window[1]],
     )
-    horizon = timedelta(hours=config.cohort["horizon_h"])
-    paired = (
+    cohort = (
         images.select("change_id", "changed_at", "to_version")
-        .join(workers, how="cross")
-        .filter((pl.col("minute_at") >= pl.col("changed_at")) & (pl.col("minute_at") < pl.col("changed_at") + horizon))
-        .with_columns(
-            pl.when(pl.col("framework_version") == pl.col("to_version"))
-            .then(pl.lit("cohort"))
-            .otherwise(pl.lit("rest"))
-            .alias("side")
-        )
+        .join(workers, left_on="to_version", right_on="framework_version")
+        .filter(_since_change(config.cohort["horizon_h"]))
     )
-    sums = _cumulative(paired, ["worker_minutes", "step_s", "reference_s"])
-    if "step_s_cohort" not in sums.columns or "step_s_rest" not in sums.columns:
-        return pl.DataFrame()
+    sums = _against_the_rest(cohort, workers, ["worker_minutes", "step_s", "reference_s"])
     ratio = (pl.col("step_s_cohort") / pl.col("reference_s_cohort")) / (
         pl.col("step_s_rest") / pl.col("reference_s_rest")
     )

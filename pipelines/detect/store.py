@@ -26,6 +26,8 @@ def detect(con: duckdb.DuckDBPyConnection, until: datetime | None = None, since:
     looked_back = None if since is None else since - LOOKBACK  # baselines need the day before the tick
     replace_from = None if since is None else since - REFRESH  # alerts still open near the tick are re-judged
     alerts = evaluate(con, until, looked_back)
+    if window and looked_back is not None:
+        window = (max(window[0], looked_back), window[1])  # a tick looks at the recent runs only
     stragglers = find_stragglers(con, detection_config(), window) if window else pl.DataFrame()
     if replace_from is not None:
         alerts = alerts.filter(pl.col("detected_at") >= replace_from)
