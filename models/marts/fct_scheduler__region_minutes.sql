@@ -1,14 +1,32 @@
 -- one row per region per minute: jobs started and ended, jobs and GPUs waiting, and healthy GPUs left idle while
 -- jobs waited; what a scheduler outage, fragmentation or a priority change shows first
-with allocation as (
+with node_allocation as (
     select
         region,
+        node_id,
         minute_at,
+        count(*) as node_gpus,
         sum(healthy_gpu_min) as healthy_gpus,
         sum(allocated_gpu_min) as allocated_gpus,
+        sum(healthy_gpu_min - allocated_gpu_min) as free_gpus,
         sum(loss_idle_with_demand_gpu_min) as idle_with_demand_gpus,
     from marts.fct_goodput__gpu_minutes
     where minute_at >= $window_start and minute_at < $window_end
+    group by region, node_id, minute_at
+),
+
+allocation as (
+    -- free GPUs on nodes with less than half their GPUs free are stranded: no half-node or larger job fits there,
+    -- which is what a spreading placement policy does to gang jobs
+    select
+        region,
+        minute_at,
+        sum(healthy_gpus) as healthy_gpus,
+        sum(allocated_gpus) as allocated_gpus,
+        sum(idle_with_demand_gpus) as idle_with_demand_gpus,
+        sum(free_gpus) as free_gpus,
+        sum(case when free_gpus * 2 < node_gpus then free_gpus else 0 end) as stranded_gpus,
+    from node_allocation
     group by region, minute_at
 ),
 
@@ -46,6 +64,8 @@ final as (
         a.healthy_gpus,
         a.allocated_gpus,
         a.idle_with_demand_gpus,
+        a.free_gpus,
+        a.stranded_gpus,
         coalesce(d.pending_jobs, 0) as pending_jobs,
         coalesce(d.pending_gpus, 0) as pending_gpus,
         coalesce(s.starts, 0) as starts,

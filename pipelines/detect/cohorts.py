@@ -97,10 +97,58 @@ def framework_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, win
     ).select("change_id", "minute_at", ratio.alias("value"), pl.lit(1.0).alias("baseline"))
 
 
+def placement_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, window) -> pl.DataFrame:
+    """Stranded GPUs (free, but on nodes too full to host a half-node job) per healthy GPU in the region a
+    placement or scheduler policy changed, since the change, when most of its free GPUs are stranded: against the
+    other regions in the same minutes and against the region's own hour before the change (a fleet-wide change has
+    only the latter)."""
+    policies = found.filter(pl.col("change_type") == "scheduler_policy")
+    if policies.is_empty():
+        return pl.DataFrame()
+    horizon = config.cohort["horizon_h"]
+    minutes = fetch(
+        con,
+        "select region, minute_at, healthy_gpus::double as healthy, free_gpus::double as free, "
+        "stranded_gpus::double as stranded "
+        "from marts.fct_scheduler__region_minutes where minute_at >= $1 and minute_at < $2",
+        [min(policies["changed_at"]) - timedelta(hours=1), window[1]],
+    )
+    regions = minutes.select("region").unique()
+    scoped = policies.select("change_id", "changed_at", "scope_region").join(regions, how="cross")
+    scoped = scoped.filter(pl.col("scope_region").is_null() | (pl.col("scope_region") == pl.col("region")))
+    in_cohort = scoped.join(minutes, on="region")
+    cohort = in_cohort.filter(_since_change(horizon))
+    sums = _against_the_rest(cohort.drop("region"), minutes.drop("region"), ["healthy", "free", "stranded"])
+    before = (
+        in_cohort.filter(
+            (pl.col("minute_at") < pl.col("changed_at"))
+            & (pl.col("minute_at") >= pl.col("changed_at") - timedelta(hours=1))
+        )
+        .group_by("change_id")
+        .agg((pl.col("stranded").sum() / pl.col("healthy").sum()).alias("before"))
+    )
+    sums = sums.join(before, on="change_id", how="left")
+    rate = pl.col("stranded_cohort") / pl.col("healthy_cohort")
+    rest = pl.when(pl.col("healthy_rest") > 0).then(pl.col("stranded_rest") / pl.col("healthy_rest"))
+    baseline = pl.max_horizontal(rest, pl.col("before"), pl.lit(0.0))  # changed from its own past and from the rest
+    settings = config.cohort
+    return sums.filter(
+        (pl.col("healthy_cohort") >= settings["min_placement_gpu_minutes"])
+        & (rate >= settings["stranded_share_min"])
+        & (pl.col("stranded_cohort") >= settings["stranded_of_free_min"] * pl.col("free_cohort"))
+        & (rate >= settings["stranded_ratio"] * pl.max_horizontal(baseline, pl.lit(settings["stranded_share_floor"])))
+    ).select("change_id", "minute_at", rate.alias("value"), baseline.alias("baseline"))
+
+
 def cohort_episodes(con, config: DetectionConfig, window: tuple[datetime, datetime], delay_min: int) -> pl.DataFrame:
     found = changes(con, window, config.cohort["horizon_h"])
     frames = []
-    for rule, hits_of in (("deploy_fault_rate", node_cohort_hits), ("deploy_step_time", framework_cohort_hits)):
+    rules = (
+        ("deploy_fault_rate", node_cohort_hits),
+        ("deploy_step_time", framework_cohort_hits),
+        ("placement_fragmentation", placement_cohort_hits),
+    )
+    for rule, hits_of in rules:
         hits = hits_of(con, found, config, window)
         if hits.is_empty():
             continue

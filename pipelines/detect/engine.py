@@ -47,6 +47,14 @@ BUILT_IN = {
         "notify",
         "step time {value:.2f}x slower on the new version than on the old",
     ),
+    "placement_fragmentation": (
+        "critical",
+        "page",
+        "scheduling",
+        "notify",
+        "{value:.1%} of healthy GPUs stranded on part-full nodes since the policy change, against {baseline:.1%} "
+        "in the unchanged scope",
+    ),
     "busy_without_progress": (
         "warning",
         "ticket",
