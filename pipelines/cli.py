@@ -45,6 +45,15 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--quiet", action="store_true", help="no progress bars")
     build.set_defaults(handler=_build)
 
+    ingest = commands.add_parser("ingest", help="real exporter or scheduler output into landing Parquet")
+    ingest.add_argument("inputs", type=Path, nargs="+", metavar="FILE_OR_DIR", help="files, or folders of them")
+    ingest.add_argument("--format", required=True, help="dcgm, nvidia-smi, node-exporter, sacct, k8s or step-times")
+    ingest.add_argument("--landing", type=Path, required=True, help="landing folder to write")
+    ingest.add_argument("--at", type=_timestamp, help="scrape time for scrapes without one (default: file name/mtime)")
+    ingest.add_argument("--region", default="default", help="region of the GPUs and nodes read (default: default)")
+    ingest.add_argument("--node", help="host name for nvidia-smi output (default: the file name's first part)")
+    ingest.set_defaults(handler=_ingest)
+
     query = commands.add_parser("query", help="metrics by any dimension and grain, from the semantic layer")
     query.add_argument("metrics", nargs="+", help="metric names (see `goodput metrics`)")
     query.add_argument("--by", default="", help="comma-separated dimensions, e.g. region,team")
@@ -139,6 +148,20 @@ def _build(args: argparse.Namespace) -> int:
     loads = build(args.landing, args.db, progress=not args.quiet)
     _print_loads(loads, args.db, time.perf_counter() - started)
     return 0 if all(load.reconciles for load in loads) else 1
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from pipelines.adapters.ingest import ingest
+
+    summary = ingest(args.format, args.inputs, args.landing, at=args.at, region=args.region, node=args.node)
+    print(
+        f"{summary.format}: {summary.files} files, {summary.read:,} records read: "
+        f"{summary.read - summary.ignored - summary.quarantined:,} used, {summary.ignored:,} ignored "
+        f"(nothing in the contracts holds them), {summary.quarantined:,} quarantined"
+    )
+    for source, rows in sorted(summary.rows.items()):
+        print(f"  {source}: {rows:,} rows -> {args.landing / source}")
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -79,10 +79,11 @@ GPU_TELEMETRY = Source(
         Column("power_w", "DOUBLE", "board power draw, minute mean", unit="W", min=0, max=2000),
         Column("temp_c", "DOUBLE", "GPU core temperature, minute max", unit="degC", min=-20, max=130),
         Column("sm_clock_mhz", "DOUBLE", "SM clock, minute mean", unit="MHz", nullable=True, min=0, max=5000),
-        _count("ecc_corrected_count", "correctable (single-bit) ECC errors in the minute"),
-        _count("ecc_uncorrected_count", "uncorrectable (double-bit) ECC errors in the minute"),
+        # ECC and throttle fields are off in dcgm-exporter's default counters: null means not reported, not zero
+        _count("ecc_corrected_count", "correctable (single-bit) ECC errors in the minute", nullable=True),
+        _count("ecc_uncorrected_count", "uncorrectable (double-bit) ECC errors in the minute", nullable=True),
         Column("xid", "INTEGER", "last XID error code seen in the minute, null if none", nullable=True, min=0),
-        Column("throttle_reasons", "BIGINT", "NVML clock-throttle reason bitmask", unit="bitmask", min=0),
+        Column("throttle_reasons", "BIGINT", "NVML clock-throttle reason bitmask", "bitmask", nullable=True, min=0),
     ),
 )
 
@@ -118,7 +119,7 @@ NETWORK_TELEMETRY = Source(
         Column("rx_gbit_s", "DOUBLE", "receive throughput", unit="Gbit/s", min=0, max=3200),
         Column("tx_gbit_s", "DOUBLE", "transmit throughput", unit="Gbit/s", min=0, max=3200),
         _pct("packet_loss_pct", "packets dropped", nullable=True),
-        _count("retransmits_count", "transport retransmissions in the minute"),
+        _count("retransmits_count", "transport retransmissions in the minute (null: the exporter has none)", True),
         Column("latency_us", "DOUBLE", "RDMA round-trip latency, minute p50", "us", nullable=True, min=0),
         _count("ecn_marks_count", "ECN congestion marks in the minute", nullable=True),
         _count("pfc_pause_count", "PFC pause frames in the minute", nullable=True),

@@ -22,6 +22,7 @@ RAW = "raw"
 MANIFEST = "raw._files"
 QUARANTINE = "raw._quarantine"
 LANDING_SUFFIXES = (".parquet",)
+ADAPTER_QUARANTINE = "_quarantine"  # landing folder of the lines `goodput ingest` could not use
 MEMORY_LIMIT = os.environ.get("GOODPUT_DUCKDB_MEMORY", "5GB")
 
 
@@ -252,3 +253,40 @@ def reconciliation(con: duckdb.DuckDBPyConnection, source: Source) -> dict[str, 
         "files": readable_files,
         "unreadable_files": unreadable,
     }
+
+
+def load_adapter_quarantine(con: duckdb.DuckDBPyConnection, landing: Path, now: datetime | None = None) -> int:
+    """Lines the adapters could not use (`_quarantine/*.parquet` in landing, written by `goodput ingest`) into
+    `raw._quarantine`, by their input file and line number. A re-ingest replaces its file's lines. Returns rows
+    added."""
+    ensure_raw_schema(con, [])
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    folder = Path(landing) / ADAPTER_QUARANTINE
+    added = 0
+    for path in sorted(folder.glob("*.parquet")) if folder.is_dir() else []:
+        stat = path.stat()
+        seen = con.execute(
+            f"select size_bytes, modified_ns from {MANIFEST} where source = ? and file = ?",
+            [ADAPTER_QUARANTINE, str(path)],
+        ).fetchall()
+        if seen and tuple(seen[0]) == (stat.st_size, stat.st_mtime_ns):
+            continue
+        con.execute("begin transaction")
+        con.execute(f"delete from {MANIFEST} where source = ? and file = ?", [ADAPTER_QUARANTINE, str(path)])
+        con.execute(
+            f"delete from {QUARANTINE} where source like 'adapter:%' and file in "
+            "(select distinct file from read_parquet(?))",
+            [str(path)],
+        )
+        rows = con.execute(
+            f"insert into {QUARANTINE} select source, file, line, reason, to_json({{'text': text}}), ? "
+            "from read_parquet(?)",
+            [now, str(path)],
+        ).fetchall()[0][0]
+        con.execute(
+            f"insert into {MANIFEST} values (?, ?, ?, ?, null, ?, 0, ?, null, ?)",
+            [ADAPTER_QUARANTINE, str(path), stat.st_size, stat.st_mtime_ns, rows, rows, now],
+        )
+        con.execute("commit")
+        added += rows
+    return added

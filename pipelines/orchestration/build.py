@@ -13,6 +13,7 @@ from tqdm import tqdm
 from pipelines.contracts import SOURCES
 from pipelines.detect.assets import DETECTION_ASSETS
 from pipelines.ingest.assets import RAW_ASSETS
+from pipelines.ingest.load import load_adapter_quarantine
 from pipelines.modeling.assets import MODEL_ASSETS
 from pipelines.modeling.project import build_order as model_order
 from pipelines.modeling.project import load_project
@@ -73,6 +74,8 @@ def build(
         result = _materialize([AssetKey(["raw", name]) for name in names], warehouse, instance)
         bar.update()
     loads = [_summary(name, result) for name in names]
+    with warehouse.connect() as con:
+        load_adapter_quarantine(con, landing)
     if window is not None:
         with warehouse.connect() as con:
             window = restatement_window(con, window)

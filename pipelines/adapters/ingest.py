@@ -1,0 +1,59 @@
+"""`goodput ingest`: the named adapter over files or folders, its output written to landing, a summary returned."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import import_module
+from pathlib import Path
+
+from pipelines.adapters.base import AdapterError
+from pipelines.adapters.landing import inputs_digest, write
+
+# format -> module with `adapt(paths, **options)` and SUFFIXES (file endings it reads from a folder)
+FORMATS = {
+    "dcgm": "pipelines.adapters.dcgm",
+    "nvidia-smi": "pipelines.adapters.nvidia_smi",
+    "node-exporter": "pipelines.adapters.node_exporter",
+    "sacct": "pipelines.adapters.sacct",
+    "k8s": "pipelines.adapters.k8s",
+    "step-times": "pipelines.adapters.step_times",
+}
+
+
+@dataclass
+class IngestSummary:
+    format: str
+    files: int
+    read: int
+    ignored: int
+    quarantined: int
+    rows: dict[str, int]
+
+
+def expand(inputs: list[Path], suffixes: tuple[str, ...]) -> list[Path]:
+    """Files as given, and the files of given folders (recursively) whose names end in one of `suffixes`."""
+    paths = []
+    for item in inputs:
+        if item.is_dir():
+            paths += sorted(p for p in item.rglob("*") if p.is_file() and p.name.endswith(suffixes))
+        elif item.is_file():
+            paths.append(item)
+        else:
+            raise AdapterError(f"{item}: no such file or folder")
+    if not paths:
+        raise AdapterError(f"no input files (folders are searched for {', '.join(suffixes)})")
+    return paths
+
+
+def ingest(
+    fmt: str, inputs: list[Path], landing: Path, at: datetime | None = None, region: str = "default", node=None
+) -> IngestSummary:
+    if fmt not in FORMATS:
+        raise AdapterError(f"unknown format {fmt!r} (valid: {', '.join(FORMATS)})")
+    adapter = import_module(FORMATS[fmt])
+    paths = expand(inputs, adapter.SUFFIXES)
+    options = {"at": at, "region": region, "node": node}
+    adapted = adapter.adapt(paths, **{k: v for k, v in options.items() if k in adapter.OPTIONS})
+    rows = write(adapted, landing, fmt, inputs_digest(paths))
+    return IngestSummary(fmt, adapted.files, adapted.read, adapted.ignored, adapted.quarantined, rows)

@@ -1,0 +1,88 @@
+"""Per-worker step timings (a CSV any training loop can log: job_id, worker, step, step_time_s and optionally ts)
+to job_runtime_metrics, the input of straggler detection: steps per worker-minute, the last step, the mean step
+time. Without a ts column a worker's steps are laid end to end from the run's start (`--at`, else the time in the
+file name, else the file's modification time)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+
+from pipelines.adapters.base import Adapted, bad_lines, scrape_time
+
+SUFFIXES = (".csv",)
+OPTIONS = ("at",)
+REQUIRED = ("job_id", "worker", "step", "step_time_s")
+
+
+def adapt(paths: list[Path], at: datetime | None = None) -> Adapted:
+    result = Adapted()
+    frames = []
+    for path in paths:
+        rows, bad = _read(path, at)
+        result = result.add(Adapted(quarantine=bad, read=rows.height + bad.height, files=1))
+        frames.append(rows)
+    if frames:
+        result.tables = {"job_runtime_metrics": _minutes(pl.concat(frames, how="vertical_relaxed"))}
+    return result
+
+
+def _read(path: Path, at: datetime | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    raw = pl.read_csv(path, infer_schema=False, truncate_ragged_lines=True, encoding="utf8-lossy")
+    raw = raw.rename({c: c.strip().lower() for c in raw.columns}).with_row_index("line", offset=2)
+    missing = [c for c in REQUIRED if c not in raw.columns]
+    if missing:
+        header = pl.DataFrame({"line": [1], "text": [",".join(raw.columns[1:])]})
+        return pl.DataFrame(), bad_lines(
+            path, header, f"missing columns {missing} (need {list(REQUIRED)}, ts optional)"
+        )
+    text = pl.concat_str([pl.col(c).fill_null("") for c in raw.columns if c != "line"], separator=",").alias("text")
+    typed = raw.with_columns(
+        text,
+        pl.col("job_id").str.strip_chars(),
+        pl.col("worker").str.strip_chars().cast(pl.Int32, strict=False),
+        pl.col("step").str.strip_chars().cast(pl.Int64, strict=False),
+        pl.col("step_time_s").str.strip_chars().cast(pl.Float64, strict=False),
+        _timestamp(raw).alias("ts"),
+    )
+    reason = (
+        pl.when(pl.col("job_id").is_null() | (pl.col("job_id") == ""))
+        .then(pl.lit("no job_id"))
+        .when(pl.col("worker").is_null() | (pl.col("worker") < 0))
+        .then(pl.lit("worker is not a rank (integer >= 0)"))
+        .when(pl.col("step").is_null())
+        .then(pl.lit("step is not an integer"))
+        .when(pl.col("step_time_s").is_null() | (pl.col("step_time_s") < 0))
+        .then(pl.lit("step_time_s is not a duration in seconds"))
+        .when(pl.col("ts").is_null() & pl.lit("ts" in raw.columns))
+        .then(pl.lit("unparseable ts"))
+    )
+    typed = typed.with_columns(reason.alias("reason"))
+    bad = bad_lines(path, typed.filter(pl.col("reason").is_not_null()), pl.col("reason"))
+    good = typed.filter(pl.col("reason").is_null())
+    if "ts" not in raw.columns:  # steps end to end from the run's start
+        start = scrape_time(path, at)
+        elapsed = pl.col("step_time_s").cum_sum().over("job_id", "worker", order_by="step")
+        good = good.with_columns((pl.lit(start) + pl.duration(seconds=elapsed)).alias("ts"))
+    return good.select("job_id", "worker", "step", "step_time_s", "ts"), bad
+
+
+def _timestamp(raw: pl.DataFrame) -> pl.Expr:
+    if "ts" not in raw.columns:
+        return pl.lit(None, pl.Datetime("us"))
+    text = pl.col("ts").str.strip_chars()
+    epoch = text.cast(pl.Float64, strict=False)
+    iso = text.str.to_datetime(time_zone="UTC", strict=False).dt.replace_time_zone(None)
+    return pl.coalesce(pl.from_epoch((epoch * 1e6).cast(pl.Int64), time_unit="us"), iso).cast(pl.Datetime("us"))
+
+
+def _minutes(rows: pl.DataFrame) -> pl.DataFrame:
+    minute = pl.col("ts").dt.truncate("1m").alias("ts")
+    return rows.group_by("job_id", "worker", minute).agg(
+        pl.lit(0, pl.Int32).alias("attempt"),
+        pl.col("step").max(),
+        pl.len().cast(pl.Float64).alias("steps"),
+        pl.col("step_time_s").mean(),
+    )
