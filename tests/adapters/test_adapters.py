@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipelines.adapters import dcgm, node_exporter, nvidia_smi, sacct, step_times
+from pipelines.adapters import dcgm, k8s, node_exporter, nvidia_smi, sacct, step_times
 from pipelines.adapters.ingest import ingest
 from pipelines.cli import main
 
@@ -220,3 +220,56 @@ def test_unknown_format_and_missing_input_are_clear_errors(tmp_path):
         ingest("x", [tmp_path], tmp_path / "landing")
     with pytest.raises(ValueError, match="no such file"):
         ingest("dcgm", [tmp_path / "absent.prom"], tmp_path / "landing")
+
+
+def test_k8s_kube_state_metrics_and_events(tmp_path):
+    scrape = tmp_path / "ksm-2026-03-02T10:05:00Z.prom"
+    scrape.write_text(
+        "# TYPE kube_pod_created gauge\n"
+        'kube_pod_created{namespace="ml",pod="train-1"} 1772445600\n'
+        'kube_pod_start_time{namespace="ml",pod="train-1"} 1772445660\n'
+        'kube_pod_status_phase{namespace="ml",pod="train-1",phase="Failed"} 1\n'
+        'kube_pod_status_phase{namespace="ml",pod="train-1",phase="Running"} 0\n'
+        'kube_pod_container_status_terminated_reason{namespace="ml",pod="train-1",container="c",reason="OOMKilled"} 1\n'
+        'kube_pod_container_resource_requests{namespace="ml",pod="train-1",container="c",resource="nvidia_com_gpu",'
+        'unit="integer"} 4\n'
+        'kube_node_info{node="n1"} 1\n'
+    )
+    events = tmp_path / "events.json"
+    events.write_text(
+        json.dumps(
+            {
+                "items": [
+                    {
+                        "reason": "FailedScheduling",
+                        "message": "0/8 nodes are available: 8 Insufficient nvidia.com/gpu.",
+                        "involvedObject": {"kind": "Pod", "name": "train-2", "namespace": "ml"},
+                        "lastTimestamp": "2026-03-02T10:01:00Z",
+                    },
+                    {
+                        "reason": "Preempted",
+                        "involvedObject": {"kind": "Pod", "name": "train-3", "namespace": "ml"},
+                        "eventTime": "2026-03-02T10:02:00.000000Z",
+                    },
+                    {
+                        "reason": "Pulled",
+                        "involvedObject": {"kind": "Pod", "name": "x"},
+                        "lastTimestamp": "2026-03-02T10:00:00Z",
+                    },
+                    {"reason": "BackOff", "involvedObject": {"kind": "Pod", "name": "train-4"}},
+                ]
+            }
+        )
+    )
+    result = k8s.adapt([scrape, events])
+    rows = result.tables["scheduler_events"].sort("job_id", "event_at")
+    assert rows.select("job_id", "event_type", "state", "reason", "gpus").rows() == [
+        ("ml/train-1", "submitted", None, None, 4.0),
+        ("ml/train-1", "started", None, None, 4.0),
+        ("ml/train-1", "ended", "failed", "OOMKilled", 4.0),
+        ("ml/train-2", "pending", None, "0/8 nodes are available: 8 Insufficient nvidia.com/gpu.", None),
+        ("ml/train-3", "ended", "preempted", "Preempted", None),
+    ]
+    assert rows["event_at"][0] == datetime(2026, 3, 2, 10, 0) and rows["event_at"][2] == datetime(2026, 3, 2, 10, 5)
+    assert result.quarantine.select("line", "reason").rows() == [(4, "BackOff event without a pod name or a time")]
+    _reconciles(result)
