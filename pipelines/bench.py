@@ -217,6 +217,75 @@ def _add_tick(landing: Path, number: int) -> tuple[str, str]:
     return start.isoformat(), (start + timedelta(minutes=5)).isoformat()
 
 
+PARSER_SAMPLES = 1_000_000
+# dcgm-exporter's default counter list exports about 25 fields per GPU; the scrape repeats a GPU's labels for each
+DCGM_FIELDS = tuple(
+    "DCGM_FI_DEV_GPU_UTIL DCGM_FI_DEV_POWER_USAGE DCGM_FI_DEV_GPU_TEMP DCGM_FI_DEV_FB_USED DCGM_FI_DEV_FB_FREE "
+    "DCGM_FI_DEV_SM_CLOCK DCGM_FI_DEV_MEM_CLOCK DCGM_FI_DEV_MEMORY_TEMP DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION "
+    "DCGM_FI_DEV_PCIE_REPLAY_COUNTER DCGM_FI_DEV_MEM_COPY_UTIL DCGM_FI_DEV_ENC_UTIL DCGM_FI_DEV_DEC_UTIL "
+    "DCGM_FI_DEV_XID_ERRORS DCGM_FI_DEV_FB_RESERVED DCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL "
+    "DCGM_FI_DEV_VGPU_LICENSE_STATUS DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS "
+    "DCGM_FI_DEV_ROW_REMAP_FAILURE DCGM_FI_PROF_GR_ENGINE_ACTIVE DCGM_FI_PROF_PIPE_TENSOR_ACTIVE "
+    "DCGM_FI_PROF_DRAM_ACTIVE DCGM_FI_PROF_PCIE_TX_BYTES DCGM_FI_PROF_PCIE_RX_BYTES".split()
+)
+
+
+def _write_scrapes(path: Path, samples: int) -> None:
+    """A dcgm-exporter-like exposition of `samples` samples: 8 GPUs a host, its default fields, the labels a real
+    exporter writes (grouped by GPU here, by field in a real scrape: the parser does not care)."""
+    lines = []
+    for index in range(samples):
+        per_gpu = len(DCGM_FIELDS)
+        host, gpu, field = index // (8 * per_gpu), (index // per_gpu) % 8, DCGM_FIELDS[index % per_gpu]
+        if index % per_gpu == 0:
+            lines.append(f"# TYPE {field} gauge")
+        labels = (
+            f'gpu="{gpu}",UUID="GPU-{host:08d}-{gpu:04d}",device="nvidia{gpu}",modelName="NVIDIA H100 80GB HBM3",'
+            f'Hostname="node-{host:05d}",DCGM_FI_DRIVER_VERSION="550.54.15",container="",namespace="",pod=""'
+        )
+        lines.append(f"{field}{{{labels}}} {index % 997}.5")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _parse_fast(path: str) -> float:
+    from pipelines.adapters.prometheus import parse, read_file, with_labels
+
+    started = time.perf_counter()
+    parsed = parse(read_file(Path(path)))
+    with_labels(parsed.samples, ["gpu", "UUID", "modelName", "Hostname"])
+    return time.perf_counter() - started
+
+
+def _parse_reference(path: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    started = time.perf_counter()
+    for family in text_string_to_metric_families(Path(path).read_text()):
+        for _ in family.samples:
+            pass
+    return time.perf_counter() - started
+
+
+def _parser_figure(work: Path, repeat: int) -> Figure:
+    """One core (POLARS_MAX_THREADS=1) against prometheus_client, the correctness reference, on the same text."""
+    path = work / "scrape.prom"
+    _write_scrapes(path, PARSER_SAMPLES)
+    before = os.environ.get("POLARS_MAX_THREADS")
+    os.environ["POLARS_MAX_THREADS"] = "1"
+    try:
+        return _timed(
+            f"parse_prometheus_{PARSER_SAMPLES // 1000}k_samples_1_core",
+            repeat,
+            PARSER_SAMPLES / 1_000_000,
+            _parse_fast,
+            str(path),
+            baseline=(_parse_reference, str(path)),
+            baseline_label="prometheus_client's parser on the same text",
+        )
+    finally:
+        os.environ.pop("POLARS_MAX_THREADS") if before is None else os.environ.update(POLARS_MAX_THREADS=before)
+
+
 def _report(figure: Figure) -> Figure:
     """Each figure as it is measured, on stderr, so a long run shows its progress and loses nothing."""
     import sys
@@ -253,7 +322,7 @@ def _timed(label: str, repeat: int, target_s: float | None, step, *args, baselin
 
 def run_bench(days: int = 7, repeat: int = 3, work: Path | None = None) -> list[Figure]:
     work = Path(work or tempfile.mkdtemp(prefix="goodput-bench-"))
-    figures = [_simulate_figure(1, repeat, work, 15.0)]
+    figures = [_parser_figure(work, repeat), _simulate_figure(1, repeat, work, 15.0)]
     if days != 1:
         figures.append(_simulate_figure(days, repeat, work, 90.0 * days / 7))
     landing = work / f"landing_{days}d_0"
