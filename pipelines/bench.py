@@ -97,11 +97,10 @@ def _models(landing: str, db: str) -> None:
 
 
 def _tick(landing: str, db: str, start: str, end: str) -> None:
-    from datetime import datetime
+    """What the 5-minute schedule runs (its window starts where the warehouse's data ends, here `start`)."""
+    from pipelines.orchestration.tick import tick
 
-    from pipelines.orchestration.build import build
-
-    build(landing, db, progress=False, window=(datetime.fromisoformat(start), datetime.fromisoformat(end)))
+    tick(landing, db)
 
 
 def _query(db: str) -> float:

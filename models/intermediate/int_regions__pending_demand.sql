@@ -35,12 +35,19 @@ spans as (
 ),
 
 minutes as (
+    -- only the minutes of the window being built: a tick expands the waits that overlap its five minutes
     select
         region,
         gpus,
-        unnest(generate_series(first_minute, left_at - interval 1 second, interval 1 minute)) as minute_at,
+        unnest(
+            generate_series(
+                greatest(first_minute, date_trunc('minute', $window_start::timestamp + interval 59 second)),
+                least(left_at, $window_end::timestamp) - interval 1 second,
+                interval 1 minute
+            )
+        ) as minute_at,
     from spans
-    where left_at > first_minute
+    where left_at > first_minute and left_at > $window_start and first_minute < $window_end
 ),
 
 final as (

@@ -230,7 +230,7 @@ def _load_batch(con: duckdb.DuckDBPyConnection, source: Source, path: Path, now:
     )
     result.landed, result.accepted = con.execute(
         "select count(*), count(*) filter (where _reason is null) from _checked"
-    ).fetchone()
+    ).fetchall()[0]
     result.quarantined = result.landed - result.accepted
     for table in ("_batch", "_typed", "_checked"):
         con.execute(f"drop table if exists {table}")
@@ -243,9 +243,9 @@ def reconciliation(con: duckdb.DuckDBPyConnection, source: Source) -> dict[str, 
         f"select coalesce(sum(landed_rows), 0), count(*) filter (where error is null), "
         f"count(*) filter (where error is not null) from {MANIFEST} where source = ?",
         [source.name],
-    ).fetchone()
-    accepted = con.execute(f"select count(*) from {raw_table(source)}").fetchone()[0]
-    quarantined = con.execute(f"select count(*) from {QUARANTINE} where source = ?", [source.name]).fetchone()[0]
+    ).fetchall()[0]
+    accepted = con.execute(f"select count(*) from {raw_table(source)}").fetchall()[0][0]
+    quarantined = con.execute(f"select count(*) from {QUARANTINE} where source = ?", [source.name]).fetchall()[0][0]
     return {
         "landed": landed,
         "accepted": accepted,

@@ -51,7 +51,7 @@ def typed_batch_sql(source: Source, landed_types: dict[str, str], batch: str) ->
 
 def reason_sql(source: Source, landed_types: dict[str, str], typed: str, target: str, refs: dict[str, str]) -> str:
     """`_row` and `_reason` of every typed row: the first contract rule it breaks, in a fixed order, or null."""
-    rules = _column_rules(source, landed_types) + _row_rules(source, target, refs)
+    rules = _column_rules(source, landed_types) + _row_rules(source, target, refs, typed)
     case = exp.Case(ifs=[exp.If(this=cond, true=exp.Literal.string(why)) for cond, why in rules])
     return (
         sqlglot.select(exp.Star(), exp.alias_(case, "_reason", quoted=True))
@@ -83,7 +83,7 @@ def _column_rules(source: Source, landed_types: dict[str, str]) -> list[tuple[ex
     return rules
 
 
-def _row_rules(source: Source, target: str, refs: dict[str, str]) -> list[tuple[exp.Expression, str]]:
+def _row_rules(source: Source, target: str, refs: dict[str, str], typed: str) -> list[tuple[exp.Expression, str]]:
     rules: list[tuple[exp.Expression, str]] = []
     if source.time_column:
         limit = exp.Add(
@@ -102,6 +102,15 @@ def _row_rules(source: Source, target: str, refs: dict[str, str]) -> list[tuple[
     )
     rules.append((first_in_file > exp.Literal.number(1), "duplicate key: repeated in the file"))
     key_match = exp.and_(*[col(k, "x").eq(col(k, "t")) for k in source.key])
+    if source.time_column in source.key:
+        # only the loaded rows of the batch's time range can repeat its keys; the bound lets DuckDB skip the rest of
+        # a big table by its row groups' min/max instead of scanning it for every file of a tick
+        span = [
+            sqlglot.select(agg(this=col(source.time_column))).from_(exp.to_table(typed)).subquery()
+            for agg in (exp.Min, exp.Max)
+        ]
+        within = exp.Between(this=col(source.time_column, "x"), low=span[0], high=span[1])
+        key_match = exp.and_(key_match, within)
     earlier = sqlglot.select(exp.Literal.number(1)).from_(exp.alias_(exp.to_table(target), "x")).where(key_match)
     rules.append((exp.Exists(this=earlier), "duplicate key: already loaded"))
     return rules

@@ -7,6 +7,7 @@ them to the widest range, a tick or a backfill to the range it recomputes (delet
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import cache
 
 import duckdb
 import sqlglot
@@ -29,6 +30,7 @@ def aligned(window: tuple[datetime, datetime], align: str | None) -> tuple[datet
     return start, end
 
 
+@cache
 def placeholders(sql: str) -> set[str]:
     return {p.name for p in sqlglot.parse_one(sql, dialect="duckdb").find_all(exp.Placeholder)}
 
@@ -44,17 +46,31 @@ def run_model(con: duckdb.DuckDBPyConnection, model: Model, window: tuple[dateti
     exists = con.execute(
         "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
         [model.layer, model.name],
-    ).fetchone()[0]
-    if window is None or not model.incremental or not exists:
-        con.execute(f"create or replace table {target} as {model.sql}", params or None)
-        return con.execute(f"select count(*) from {target}").fetchone()[0]
+    ).fetchall()[0][0]
+    if window is not None and model.incremental and exists:
+        written = _replace_window(con, model, target, window, params)
+        if written is not None:
+            return written
+    full = dict(zip(("window_start", "window_end"), FULL_WINDOW, strict=True))
+    full = {k: v for k, v in full.items() if k in params}
+    con.execute(f"create or replace table {target} as {model.sql}", full or None)
+    return con.execute(f"select count(*) from {target}").fetchall()[0][0]
+
+
+def _replace_window(con, model: Model, target: str, window, params: dict) -> int | None:
+    """Delete the window's rows and insert them again; None when the table no longer has the model's columns (the
+    SQL gained or lost one since the table was built), which calls for a full rebuild."""
     time_column = exp.to_identifier(model.incremental["time_column"], quoted=True).sql("duckdb")
     con.execute("begin transaction")
-    con.execute(
-        f"delete from {target} where {time_column} >= $window_start and {time_column} < $window_end",
-        {"window_start": window[0], "window_end": window[1]},
-    )
-    written = con.execute(f"insert into {target} {model.sql}", params or None).fetchone()[0]
+    try:
+        con.execute(
+            f"delete from {target} where {time_column} >= $window_start and {time_column} < $window_end",
+            {"window_start": window[0], "window_end": window[1]},
+        )
+        written = con.execute(f"insert into {target} {model.sql}", params or None).fetchall()[0][0]
+    except (duckdb.BinderException, duckdb.ConversionException):
+        con.execute("rollback")
+        return None
     con.execute("commit")
     return written
 
@@ -89,7 +105,7 @@ MAX_RESTATEMENT = timedelta(hours=6)  # work lost further back than this is not 
 def restatement_window(con: duckdb.DuckDBPyConnection, window: tuple[datetime, datetime]) -> tuple[datetime, datetime]:
     """Widen a tick back to the last checkpoint of every attempt still open at its start: if such an attempt fails
     in the tick, its work since that checkpoint is lost, and those earlier minutes must be restated."""
-    (earliest,) = con.execute(RESTATE_SQL, {"window_start": window[0]}).fetchone()
+    (earliest,) = con.execute(RESTATE_SQL, {"window_start": window[0]}).fetchall()[0]
     if earliest is None:
         return window
     earliest = date_floor_minute(earliest)

@@ -22,7 +22,7 @@ from dagster import (
 from pipelines.detect.routing import deliver, enqueue
 from pipelines.detect.warehouse import exists, fetch
 from pipelines.ingest.load import connect
-from pipelines.orchestration.build import build
+from pipelines.orchestration.build import build, update
 from pipelines.resources import Warehouse
 
 FAR = timedelta(days=3650)
@@ -43,8 +43,10 @@ def tick(landing: str | Path, db: str | Path, progress: bool = False) -> dict:
     """One tick; a first tick on an empty warehouse is a full build."""
     db = Path(db)
     before = _data_end(db)
-    window = None if before is None else (before, before + FAR)
-    loads = build(landing, db, progress=progress, window=window)
+    if before is None:
+        loads = build(landing, db, progress=progress)
+    else:
+        loads = update(landing, db, (before, before + FAR))
     after = _data_end(db) or before
     with connect(db) as con:
         queued = enqueue(con, after, before or after - timedelta(minutes=5)) if after else 0
