@@ -65,6 +65,21 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("--format", choices=("table", "csv", "json"), default="table")
     query.set_defaults(handler=_query)
 
+    explain = commands.add_parser("explain", help="why goodput changed: factors, loss reasons, families, slices")
+    explain.add_argument("--db", type=Path, required=True, help="DuckDB warehouse file")
+    explain.add_argument(
+        "--from", dest="start", type=_timestamp, help="current window start (default: 24 h before --to)"
+    )
+    explain.add_argument("--to", dest="end", type=_timestamp, help="current window end (default: end of the data)")
+    explain.add_argument("--baseline-from", dest="baseline_start", type=_timestamp, help="(default: 7 days before)")
+    explain.add_argument("--baseline-to", dest="baseline_end", type=_timestamp, help="(default: the current start)")
+    explain.add_argument(
+        "--where", action="append", default=[], metavar="DIM=VALUE[,VALUE]", help="keep a slice (repeatable)"
+    )
+    explain.add_argument("--format", choices=("table", "json", "html"), default="table")
+    explain.add_argument("--out", type=Path, help="write to this file instead of standard output")
+    explain.set_defaults(handler=_explain)
+
     metrics = commands.add_parser("metrics", help="list the metrics with owner, intent and description")
     metrics.add_argument("--format", choices=("table", "json"), default="table")
     metrics.set_defaults(handler=_metrics)
@@ -148,6 +163,27 @@ def _build(args: argparse.Namespace) -> int:
     loads = build(args.landing, args.db, progress=not args.quiet)
     _print_loads(loads, args.db, time.perf_counter() - started)
     return 0 if all(load.reconciles for load in loads) else 1
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from pipelines.explain.render import as_html, as_json, as_table
+    from pipelines.explain.run import explain_db
+
+    where: dict[str, list[str]] = {}
+    for item in args.where:
+        name, sep, values = item.partition("=")
+        if not sep or not values:
+            raise ValueError(f"--where {item!r}: expected DIM=VALUE or DIM=VALUE,VALUE")
+        where.setdefault(name.strip(), []).extend(v.strip() for v in values.split(","))
+    tree = explain_db(args.db, args.start, args.end, args.baseline_start, args.baseline_end, where)
+    text = {"table": as_table, "json": as_json, "html": as_html}[args.format](tree)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+        print(f"wrote {args.out}")
+    else:
+        print(text)
+    return 0
 
 
 def _ingest(args: argparse.Namespace) -> int:

@@ -1,0 +1,108 @@
+"""The explain tree as a table to read in a terminal, JSON for tools, and a self-contained HTML page: a waterfall
+of the factors from the baseline's goodput to the current one, and a sunburst of factor, reason and family."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+
+def as_json(tree: dict) -> str:
+    return json.dumps(tree, indent=2, default=str)
+
+
+def as_table(tree: dict, min_change: float = 0.0005) -> str:
+    """Log changes shown as percentage points of log goodput (x100); reasons under `min_change` are left out."""
+
+    def pct(value: float) -> str:
+        return f"{100 * value:+7.2f}%"
+
+    windows = tree["windows"]
+    lines = [
+        f"goodput {tree['baseline_goodput']:.1%} -> {tree['current_goodput']:.1%}   "
+        f"log change {pct(tree['total_change'])}",
+        f"  current {windows['current'][0]} .. {windows['current'][1]}   "
+        f"baseline {windows['baseline'][0]} .. {windows['baseline'][1]}"
+        + (f"   where {tree['where']}" if tree.get("where") else ""),
+        "",
+    ]
+    for factor in tree["factors"]:
+        lines.append(f"{pct(factor['change'])}  {factor['factor']} {factor['baseline']:.1%} -> {factor['current']:.1%}")
+        for reason in factor["reasons"]:
+            if abs(reason["change"]) < min_change:
+                continue
+            lines.append(f"{pct(reason['change'])}    {reason['reason']} [{reason['family']}]")
+            for piece in reason["top_slices"][:3]:
+                lines.append(
+                    f"{pct(piece['change'])}      {piece['dimension']}={piece['value']} "
+                    f"(mix {pct(piece['mix']).strip()}, rate {pct(piece['rate']).strip()})"
+                )
+    lines += ["", "by family:"]
+    lines += [f"{pct(change)}  {family}" for family, change in tree["families"].items() if abs(change) >= min_change]
+    return "\n".join(lines)
+
+
+def as_html(tree: dict) -> str:
+    factors = tree["factors"]
+    figure = make_subplots(
+        rows=1,
+        cols=2,
+        column_widths=[0.5, 0.5],
+        specs=[[{"type": "waterfall"}, {"type": "sunburst"}]],
+        subplot_titles=("log change of goodput by factor", "where it went: factor, reason, family"),
+    )
+    figure.add_trace(
+        go.Waterfall(
+            x=["baseline", *[f["factor"] for f in factors], "current"],
+            measure=["absolute", *["relative"] * len(factors), "total"],
+            y=[math.log(tree["baseline_goodput"]), *[f["change"] for f in factors], 0],
+            text=[
+                f"{tree['baseline_goodput']:.1%}",
+                *[f"{f['change']:+.3f}" for f in factors],
+                f"{tree['current_goodput']:.1%}",
+            ],
+            textposition="outside",
+            hovertemplate="%{x}: %{y:.4f}<extra></extra>",
+        ),
+        row=1,
+        col=1,
+    )
+    ids, labels, parents, values, colors = [], [], [], [], []
+    for factor in factors:
+        ids.append(factor["factor"])
+        labels.append(factor["factor"])
+        parents.append("")
+        values.append(sum(abs(r["change"]) for r in factor["reasons"]) or 1e-12)
+        colors.append(factor["change"])
+        for reason in factor["reasons"]:
+            if reason["change"] == 0:
+                continue
+            ids.append(f"{factor['factor']}/{reason['reason']}")
+            labels.append(f"{reason['reason']} ({reason['family']})")
+            parents.append(factor["factor"])
+            values.append(abs(reason["change"]))
+            colors.append(reason["change"])
+    figure.add_trace(
+        go.Sunburst(
+            ids=ids,
+            labels=labels,
+            parents=parents,
+            values=values,
+            branchvalues="total",
+            marker={"colors": colors, "colorscale": "RdBu", "cmid": 0},
+            hovertemplate="%{label}: %{color:+.4f} log goodput<extra></extra>",
+        ),
+        row=1,
+        col=2,
+    )
+    windows = tree["windows"]
+    figure.update_layout(
+        title=f"goodput {tree['baseline_goodput']:.1%} (baseline {windows['baseline'][0]} .. {windows['baseline'][1]})"
+        f" -> {tree['current_goodput']:.1%} (current {windows['current'][0]} .. {windows['current'][1]})",
+        showlegend=False,
+        height=620,
+    )
+    return figure.to_html(include_plotlyjs=True, full_html=True)

@@ -1,0 +1,149 @@
+"""`explain`: a decomposition worked out by hand, exact additivity on a built fleet, the family that carries an
+incident, and the command line."""
+
+import json
+import math
+from datetime import datetime, timedelta
+
+import polars as pl
+import pytest
+
+from pipelines.cli import main
+from pipelines.explain.decompose import MEASURES, explain
+from pipelines.explain.run import explain_db
+
+
+def _window(rows: list[dict]) -> pl.DataFrame:
+    """Slices (team) with the GPU-minutes given; every other measure 0 and every other dimension null."""
+    frame = pl.DataFrame(rows)
+    zeros = [pl.lit(0.0).alias(m) for m in MEASURES if m not in frame.columns]
+    return frame.with_columns(zeros).with_columns(pl.col(m).cast(pl.Float64) for m in MEASURES)
+
+
+def _slice(paid, fault, no_demand, dataloader, team):
+    healthy = paid - fault
+    allocated = healthy - no_demand
+    return {
+        "team": team,
+        "paid_gpu_min": paid,
+        "healthy_gpu_min": healthy,
+        "allocated_gpu_min": allocated,
+        "retained_gpu_min": allocated,
+        "productive_gpu_min": allocated - dataloader,
+        "loss_gpu_fault_gpu_min": fault,
+        "loss_no_demand_gpu_min": no_demand,
+        "loss_dataloader_gpu_min": dataloader,
+    }
+
+
+def test_a_decomposition_worked_out_by_hand():
+    # baseline: 100 paid, 20 idle for want of demand, 8 lost to the data loader: goodput 72/100
+    # current: 10 of the 100 faulty, 18 idle, 18 lost to the data loader (all on team b): goodput 54/100
+    baseline = _window([_slice(50, 0, 10, 4, "a"), _slice(50, 0, 10, 4, "b")])
+    current = _window([_slice(50, 5, 9, 0, "a"), _slice(50, 5, 9, 18, "b")])
+    tree = explain(baseline, current, ("team",))
+    assert tree["total_change"] == pytest.approx(math.log(0.54 / 0.72), abs=1e-12)
+    factors = {f["factor"]: f for f in tree["factors"]}
+    assert factors["availability"]["change"] == pytest.approx(math.log(0.9), abs=1e-12)
+    assert factors["allocation"]["change"] == pytest.approx(0.0, abs=1e-12)  # 80/100 and 72/90
+    assert factors["step_efficiency"]["change"] == pytest.approx(math.log(54 / 72 / (72 / 80)), abs=1e-12)
+    # the only availability reason carries all of it; the data loader all of step efficiency
+    reasons = {r["reason"]: r for f in tree["factors"] for r in f["reasons"]}
+    assert reasons["gpu_fault"]["change"] == pytest.approx(math.log(0.9), abs=1e-12)
+    assert reasons["gpu_fault"]["family"] == "hardware"
+    assert reasons["dataloader"]["change"] == pytest.approx(math.log(0.75 / 0.9), abs=1e-12)
+    # dataloader share of retained time: 8/80 -> 18/72; L(0.75, 0.9) = 0.15 / ln(0.9/0.75)
+    weight = 0.15 / math.log(0.9 / 0.75)
+    by_team = {s["value"]: s for s in reasons["dataloader"]["top_slices"]}
+    # team b: retained share 0.5 -> 0.5 (no mix), rate 0.1 -> 0.5: rate part 0.5 * 0.4 = 0.2
+    assert by_team["b"]["mix"] == pytest.approx(0.0, abs=1e-12)
+    assert by_team["b"]["rate"] == pytest.approx(-0.2 / weight, abs=1e-12)
+    assert by_team["a"]["rate"] == pytest.approx(0.05 / weight, abs=1e-12)  # 0.5 * (0 - 0.1), a loss that shrank
+    assert by_team["a"]["change"] + by_team["b"]["change"] == pytest.approx(reasons["dataloader"]["change"], abs=1e-12)
+    assert tree["families"]["data_io"] == pytest.approx(math.log(0.75 / 0.9), abs=1e-12)
+
+
+def _leaves(tree: dict) -> float:
+    return sum(r["change"] for f in tree["factors"] for r in f["reasons"])
+
+
+@pytest.mark.parametrize(
+    "where", [{}, {"region": ["eu-west"]}, {"team": ["research", "llm-core"]}, {"node_id": ["use-n000", "use-n001"]}]
+)
+def test_leaves_add_up_to_the_total_exactly(incidents_db_path, where):
+    tree = explain_db(
+        incidents_db_path,
+        datetime(2026, 3, 2, 12),
+        datetime(2026, 3, 2, 18),
+        datetime(2026, 3, 2, 6),
+        datetime(2026, 3, 2, 12),
+        where,
+    )
+    assert abs(_leaves(tree) - tree["total_change"]) < 1e-9
+    assert abs(sum(f["change"] for f in tree["factors"]) - tree["total_change"]) < 1e-9
+    assert abs(sum(tree["families"].values()) - tree["total_change"]) < 1e-9
+    for factor in tree["factors"]:
+        for reason in factor["reasons"]:
+            by_dimension: dict[str, float] = {}
+            for piece in reason["top_slices"]:
+                assert piece["change"] == pytest.approx(piece["mix"] + piece["rate"], abs=1e-12)
+                by_dimension[piece["dimension"]] = by_dimension.get(piece["dimension"], 0.0) + piece["change"]
+
+
+# incidents of the small fleet whose family carries the largest loss against the hours just before, in their
+# scope. Not in the list, and why (see the closing note): ecc_storm and maintenance take a node's every GPU out, so a
+# factor is 0 and has no log; on one or two nodes thermal_throttle and network_degradation are outweighed by the
+# allocation factor's swing between idle-with-demand and no-demand; priority_change and fragmentation show little
+# in a 96-GPU fleet.
+CARRIED = (
+    "driver_regression",
+    "framework_regression",
+    "storage_slowdown",
+    "telemetry_gap",
+    "dummy_workload",
+    "scheduler_outage",
+)
+
+
+@pytest.mark.parametrize("kind", CARRIED)
+def test_the_injected_family_carries_the_incident(incidents_db_path, truth, kind):
+    incident = next(i for i in truth if i["kind"] == kind)
+    start = datetime.fromisoformat(incident["start_at"].rstrip("Z"))
+    end = datetime.fromisoformat(incident["end_at"].rstrip("Z"))
+    scope, where = incident["scope"], {}
+    if scope.get("team"):
+        where["team"] = [scope["team"]]
+    if scope.get("nodes"):
+        where["node_id"] = scope["nodes"]
+    elif scope.get("region"):
+        where["region"] = [scope["region"]]
+    baseline = (max(datetime(2026, 3, 2), start - (end - start)), start)
+    tree = explain_db(incidents_db_path, start, end, *baseline, where)
+    assert min(tree["families"], key=tree["families"].get) == incident["family"]
+
+
+def test_the_command_line_in_every_format(incidents_db_path, tmp_path, capsys):
+    window = ["--from", "2026-03-02T08:00:00Z", "--to", "2026-03-02T10:00:00Z"]
+    baseline = ["--baseline-from", "2026-03-02T06:00:00Z", "--baseline-to", "2026-03-02T08:00:00Z"]
+    common = ["explain", "--db", str(incidents_db_path), *window, *baseline, "--where", "region=eu-west"]
+    assert main([*common, "--format", "json"]) == 0
+    tree = json.loads(capsys.readouterr().out)
+    assert set(tree) >= {"total_change", "factors", "families", "windows"}
+    assert all({"change", "reasons"} <= set(f) for f in tree["factors"])
+    assert all({"family", "change", "top_slices"} <= set(r) for f in tree["factors"] for r in f["reasons"])
+    assert main([*common, "--format", "table"]) == 0
+    assert "step_efficiency" in capsys.readouterr().out
+    assert main([*common, "--format", "html", "--out", str(tmp_path / "e.html")]) == 0
+    page = (tmp_path / "e.html").read_text()
+    assert "waterfall" in page and "sunburst" in page
+    assert main(["explain", "--db", str(incidents_db_path), "--where", "colour=red"]) == 2
+    assert "unknown dimension colour" in capsys.readouterr().err
+    late = ["--from", "2030-01-01T00:00:00Z", "--to", "2030-01-02T00:00:00Z"]
+    assert main(["explain", "--db", str(incidents_db_path), *late]) == 2
+
+
+def test_defaults_compare_the_last_day_with_the_week_before(incidents_db_path):
+    tree = explain_db(incidents_db_path)
+    current, baseline = tree["windows"]["current"], tree["windows"]["baseline"]
+    assert datetime.fromisoformat(current[1]) - datetime.fromisoformat(current[0]) <= timedelta(hours=24)
+    assert baseline[1] == current[0]
