@@ -6,10 +6,12 @@ from pipelines.detect.assets import DETECTION_ASSETS
 from pipelines.ingest.assets import RAW_ASSETS
 from pipelines.modeling.assets import MODEL_ASSETS
 from pipelines.orchestration.tick import every_five_minutes, new_landing_files, tick_job
+from pipelines.quality.gaming import QUALITY_CHECKS
 from pipelines.resources import Warehouse
 
 defs = Definitions(
     assets=[*RAW_ASSETS, *MODEL_ASSETS, *DETECTION_ASSETS],
+    asset_checks=QUALITY_CHECKS,
     jobs=[tick_job],
     schedules=[every_five_minutes],
     sensors=[new_landing_files],

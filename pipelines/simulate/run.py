@@ -67,7 +67,21 @@ def plan(scenario: Scenario, progress: bool = False) -> tuple[SimContext, list[d
         schedule=schedule,
         **attempt_arrays(fleet, jobs, fx, framework_of.tolist(), schedule),
     )
+    _name_gaming_jobs(ctx, truth)
     return ctx, truth
+
+
+def _name_gaming_jobs(ctx: SimContext, truth: list[dict]) -> None:
+    """A dummy-workload incident's truth lists its jobs, so anti-gaming checks can be scored job by job."""
+    jobs = ctx.jobs
+    for incident in truth:
+        if incident["kind"] != "dummy_workload":
+            continue
+        start = (incident["start_at"] - ctx.origin).total_seconds()
+        end = (incident["end_at"] - ctx.origin).total_seconds()
+        team = TEAMS.index(incident["scope"]["team"])
+        chosen = jobs.is_dummy & (jobs.team == team) & (jobs.submit_s >= start) & (jobs.submit_s < end)
+        incident["job_ids"] = ctx.job_ids[chosen].tolist()
 
 
 def simulate(scenario: Scenario, out: str | Path, progress: bool = True) -> SimulationSummary:

@@ -334,7 +334,9 @@ def test_truth_lists_every_incident_with_family_scope_and_paging(truth, all_inci
     incidents = [t for t in truth if t["incident_id"].startswith("inc-")]
     assert len(incidents) == len(all_incidents_scenario.incidents)
     for entry in truth:
-        assert set(entry) == {"incident_id", "kind", "family", "start_at", "end_at", "scope", "should_page"}
+        fields = {"incident_id", "kind", "family", "start_at", "end_at", "scope", "should_page"}
+        # a dummy workload also names its jobs, so anti-gaming flags can be scored job by job
+        assert set(entry) == fields | ({"job_ids"} if entry["kind"] == "dummy_workload" else set())
         assert entry["start_at"].endswith("Z") and entry["end_at"] > entry["start_at"]
         assert entry["should_page"] == (entry["family"] in {"hardware", "software", "scheduling", "data_io", "network"})
     assert {t["family"] for t in truth} >= {"planned", "seasonal", "gaming", "telemetry"}
