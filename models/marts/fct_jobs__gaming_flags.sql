@@ -3,58 +3,45 @@
 -- its GPU-minutes. Busy without progress: GPUs busy (SM, else utilisation, >= 85 %) in at least half of 30 or more
 -- GPU-minutes and not one training step reported. Progress without work: steps reported while the GPUs sat idle
 -- (utilisation < 5 %) in at least 80 % of its GPU-minutes. Incremental by the attempt's last minute: a tick
--- recomputes the attempts that held GPUs in its window, from all their minutes.
+-- recomputes the attempts active in its window, from all their hours.
 with touched as (
-    select job_id, attempt from intermediate.int_gpu_minutes__allocation
-    where minute_at >= $window_start and minute_at < $window_end
+    select job_id, attempt from intermediate.int_jobs__activity_hours
+    where hour_at >= date_trunc('hour', $window_start::timestamp) and hour_at < $window_end
     group by job_id, attempt
 ),
 
-held as (
-    select a.job_id, a.attempt, a.minute_at, t.gpu_util_pct, t.sm_active_pct, t.tensor_active_pct,
-    from intermediate.int_gpu_minutes__allocation as a
-    semi join touched as w on w.job_id = a.job_id and w.attempt = a.attempt
-    left join staging.stg_gpu_telemetry__minutes as t on t.gpu_id = a.gpu_id and t.minute_at = a.minute_at
-),
-
-activity as (
+attempts as (
     select
-        job_id,
-        attempt,
-        min(minute_at) as first_minute_at,
-        max(minute_at) as last_minute_at,
-        count(*) as gpu_minutes,
-        avg(gpu_util_pct) as mean_util_pct,
-        avg(sm_active_pct) as mean_sm_active_pct,
-        avg(tensor_active_pct) as mean_tensor_active_pct,
-        count(*) filter (where coalesce(sm_active_pct, gpu_util_pct) >= 85) as busy_gpu_minutes,
-        count(*) filter (where sm_active_pct >= 85 and tensor_active_pct <= 3) as busy_loop_gpu_minutes,
-        count(*) filter (where gpu_util_pct < 5) as idle_gpu_minutes,
-    from held
-    group by job_id, attempt
-),
-
-progress as (
-    select job_id, attempt, sum(steps) as steps, count(*) filter (where steps > 0) as minutes_with_steps,
-    from staging.stg_runtime__worker_minutes
-    semi join touched using (job_id, attempt)
-    group by job_id, attempt
+        h.job_id,
+        h.attempt,
+        min(h.first_minute_at) as first_minute_at,
+        max(h.last_minute_at) as last_minute_at,
+        sum(h.gpu_minutes) as gpu_minutes,
+        sum(h.util_pct_sum) / nullif(sum(h.util_readings), 0) as mean_util_pct,
+        sum(h.sm_active_pct_sum) / nullif(sum(h.sm_readings), 0) as mean_sm_active_pct,
+        sum(h.tensor_active_pct_sum) / nullif(sum(h.tensor_readings), 0) as mean_tensor_active_pct,
+        sum(h.busy_gpu_minutes) as busy_gpu_minutes,
+        sum(h.busy_loop_gpu_minutes) as busy_loop_gpu_minutes,
+        sum(h.idle_gpu_minutes) as idle_gpu_minutes,
+        sum(h.steps) as steps,
+        sum(h.minutes_with_steps) as minutes_with_steps,
+    from intermediate.int_jobs__activity_hours as h
+    semi join touched as w on w.job_id = h.job_id and w.attempt = h.attempt
+    group by h.job_id, h.attempt
+    having sum(h.gpu_minutes) > 0
 ),
 
 flagged as (
     select
-        a.*,
+        a.* exclude (minutes_with_steps),
         j.team,
         j.workload_class,
         j.model_type,
-        coalesce(p.steps, 0) as steps,
         a.busy_loop_gpu_minutes >= 0.5 * a.gpu_minutes as is_busy_loop,
-        a.gpu_minutes >= 30 and a.busy_gpu_minutes >= 0.5 * a.gpu_minutes and coalesce(p.steps, 0) = 0
+        a.gpu_minutes >= 30 and a.busy_gpu_minutes >= 0.5 * a.gpu_minutes and a.steps = 0
             as is_busy_without_progress,
-        coalesce(p.minutes_with_steps, 0) > 0 and a.idle_gpu_minutes >= 0.8 * a.gpu_minutes
-            as is_progress_without_work,
-    from activity as a
-    left join progress as p on p.job_id = a.job_id and p.attempt = a.attempt
+        a.minutes_with_steps > 0 and a.idle_gpu_minutes >= 0.8 * a.gpu_minutes as is_progress_without_work,
+    from attempts as a
     left join staging.stg_jobs__submissions as j on j.job_id = a.job_id
 ),
 

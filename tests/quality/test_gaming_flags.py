@@ -63,7 +63,8 @@ def test_each_flag_on_hand_made_jobs():
             "notebook": {"team": "a", "minutes": 60, "util": 15, "sm": 8, "tensor": 2, "steps": 0},
         }
     )
-    run_model(con, load_project()["marts.fct_jobs__gaming_flags"])
+    for model in ("intermediate.int_jobs__activity_hours", "marts.fct_jobs__gaming_flags"):
+        run_model(con, load_project()[model])
     rows = con.execute(
         "select job_id, is_busy_loop, is_busy_without_progress, is_progress_without_work, is_flagged "
         "from marts.fct_jobs__gaming_flags order by job_id"
