@@ -64,7 +64,10 @@ def connect(db_path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConn
     Path(db_path).parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(db_path), read_only=read_only)
     con.execute("set TimeZone = 'UTC'")
-    con.execute("set enable_progress_bar = false")
+    try:
+        con.execute("set enable_progress_bar = false")
+    except duckdb.InvalidInputException:  # in Jupyter without ipywidgets DuckDB refuses to touch the setting
+        pass
     # bounded memory: DuckDB spills to disk beyond this instead of taking most of a shared machine
     con.execute(f"set memory_limit = '{MEMORY_LIMIT}'")
     con.execute("set preserve_insertion_order = false")  # big CREATE TABLE AS can then stream and spill
