@@ -80,6 +80,11 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--out", type=Path, help="write to this file instead of standard output")
     explain.set_defaults(handler=_explain)
 
+    quality = commands.add_parser("quality", help="run the data-quality suites and write their HTML report")
+    quality.add_argument("--db", type=Path, required=True, help="DuckDB warehouse file")
+    quality.add_argument("--out", type=Path, default=Path("reports"), help="folder for quality.html (default: reports)")
+    quality.set_defaults(handler=_quality)
+
     metrics = commands.add_parser("metrics", help="list the metrics with owner, intent and description")
     metrics.add_argument("--format", choices=("table", "json"), default="table")
     metrics.set_defaults(handler=_metrics)
@@ -165,6 +170,25 @@ def _build(args: argparse.Namespace) -> int:
     return 0 if all(load.reconciles for load in loads) else 1
 
 
+def _quality(args: argparse.Namespace) -> int:
+    from pipelines.quality.report import latest_results, render
+    from pipelines.quality.suites import run_suites
+
+    with _open_for_writing(args.db) as con:
+        rows = run_suites(con)
+        page = render(latest_results(con))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "quality.html").write_text(page)
+    failed = [r for r in rows if not r["success"]]
+    print(f"{len(rows) - len(failed)} of {len(rows)} expectations hold; report: {args.out / 'quality.html'}")
+    for row in failed:
+        print(
+            f"  FAILED {row['table_name']}: {row['expectation']} {row['column_name'] or ''} "
+            f"({row['unexpected_count'] if row['unexpected_count'] is not None else row['observed_value']})"
+        )
+    return 1 if failed else 0
+
+
 def _explain(args: argparse.Namespace) -> int:
     from pipelines.explain.render import as_html, as_json, as_table
     from pipelines.explain.run import explain_db
@@ -218,12 +242,16 @@ def _print_north_star(db: Path) -> None:
     _print_frame(query(factors, grain="day", db=db), "table")
 
 
-def _open(db: Path):
+def _open(db: Path, read_only: bool = True):
     from pipelines.ingest.load import connect
 
     if not db.exists():
         raise ValueError(f"no warehouse at {db} (run `goodput build` first)")
-    return connect(db, read_only=True)
+    return connect(db, read_only=read_only)
+
+
+def _open_for_writing(db: Path):
+    return _open(db, read_only=False)
 
 
 def _alerts(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ from pipelines.detect.assets import DETECTION_ASSETS
 from pipelines.ingest.assets import RAW_ASSETS
 from pipelines.modeling.assets import MODEL_ASSETS
 from pipelines.orchestration.tick import every_five_minutes, new_landing_files, tick_job
-from pipelines.quality.gaming import QUALITY_CHECKS
+from pipelines.quality.checks import QUALITY_CHECKS
 from pipelines.resources import Warehouse
 
 defs = Definitions(

@@ -13,13 +13,13 @@ from tqdm import tqdm
 from pipelines.contracts import SOURCES
 from pipelines.detect.assets import DETECTION_ASSETS
 from pipelines.detect.store import detect
-from pipelines.ingest.assets import RAW_ASSETS
+from pipelines.ingest.assets import RAW_ASSETS, RECONCILES
 from pipelines.ingest.load import load_adapter_quarantine, load_source, reconciliation
 from pipelines.modeling.assets import MODEL_ASSETS
 from pipelines.modeling.project import build_order as model_order
 from pipelines.modeling.project import load_project
 from pipelines.modeling.runner import restatement_window, run_model
-from pipelines.quality.gaming import QUALITY_CHECKS
+from pipelines.quality.checks import QUALITY_CHECKS
 from pipelines.resources import Warehouse
 
 ALL_ASSETS = [*RAW_ASSETS, *MODEL_ASSETS, *DETECTION_ASSETS, *QUALITY_CHECKS]
@@ -156,7 +156,8 @@ def _summary(name: str, result) -> SourceLoad:
     key = AssetKey(["raw", name])
     event = next(e for e in result.get_asset_materialization_events() if e.asset_key == key)
     meta = {k: v.value for k, v in event.materialization.metadata.items()}
-    checks = [c for c in result.get_asset_check_evaluations() if c.asset_key == key]
+    # the load's own check (landed = accepted + quarantined); the data-quality suites report on their own
+    checks = [c for c in result.get_asset_check_evaluations() if c.asset_key == key and c.check_name == RECONCILES]
     return SourceLoad(
         source=name,
         new_files=int(meta["new_files"]),

@@ -1,1 +1,1 @@
-"""Checks on what the warehouse holds, run as Dagster asset checks: anti-gaming (and, later, data-quality suites)."""
+"""Checks on what the warehouse holds, run as Dagster asset checks: data-quality suites and anti-gaming."""

@@ -36,6 +36,3 @@ def no_gaming(warehouse: Warehouse) -> AssetCheckResult:
         severity=AssetCheckSeverity.WARN,
         metadata={"flagged_teams": MetadataValue.json(teams), "teams": len(teams)},
     )
-
-
-QUALITY_CHECKS = [no_gaming]

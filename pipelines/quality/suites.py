@@ -1,0 +1,166 @@
+"""Data-quality suites: `models/_expectations.yml` read as Great Expectations expectations and run on the newest
+partition of each table. GX's SQL route to DuckDB is broken upstream (every expectation fails), so the partition is
+pulled from DuckDB as Arrow and handed to GX as a pandas DataFrame, the route that works. Results land in
+`quality.expectation_results`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+import yaml
+from sqlglot import exp
+
+SUITES = Path(__file__).resolve().parents[2] / "models" / "_expectations.yml"
+RESULTS = "quality.expectation_results"
+TIME_SOURCES = ("raw.gpu_telemetry", "raw.node_telemetry", "raw.scheduler_events", "raw.job_runtime_metrics")
+OWN_KEYS = {"expect", "value_set_from", "fresh_within_minutes"}
+
+
+class SuiteError(ValueError):
+    """A suite that names an unknown expectation, table or column."""
+
+
+@dataclass
+class Suite:
+    table: str
+    expectations: list[dict[str, Any]]
+    time_column: str | None = None
+    days: float | None = None
+    with_sku: bool = False
+    results: list[dict] = field(default_factory=list)
+
+
+def load_suites(path: Path = SUITES) -> dict[str, Suite]:
+    data = yaml.safe_load(path.read_text()) or {}
+    suites = {}
+    for table, spec in data.items():
+        partition = spec.get("partition") or {}
+        expectations = spec.get("expectations") or []
+        for index, item in enumerate(expectations):
+            if not isinstance(item, dict) or "expect" not in item:
+                raise SuiteError(f"{path}: {table}.expectations.{index}: no 'expect'")
+        suites[table] = Suite(
+            table, expectations, partition.get("time_column"), partition.get("days"), bool(spec.get("with_sku"))
+        )
+    return suites
+
+
+def _expectation_class(name: str, where: str = ""):
+    import great_expectations.expectations as gxe  # 3-4 s to import: only where suites run
+
+    class_name = "Expect" + "".join(part.capitalize() for part in name.split("_"))
+    found = getattr(gxe, class_name, None)
+    if found is None:
+        raise SuiteError(f"{where}: unknown expectation '{name}' (Great Expectations has no {class_name})")
+    return found
+
+
+def partition(con: duckdb.DuckDBPyConnection, suite: Suite) -> pl.DataFrame:
+    """The newest `days` of the table (by its time column), with each GPU's SKU when asked."""
+    table = exp.to_table(suite.table)
+    query = exp.select("t.*").from_(table.as_("t"))
+    params: list = []
+    if suite.time_column:
+        column = exp.column(suite.time_column, table="t")
+        newest = exp.select(exp.Max(this=exp.column(suite.time_column))).from_(exp.to_table(suite.table))
+        minutes = exp.Anonymous(
+            this="to_minutes", expressions=[exp.Cast(this=exp.Placeholder(), to=exp.DataType.build("BIGINT"))]
+        )
+        since = exp.Sub(this=newest.subquery(), expression=minutes)
+        query = query.where(column >= since)
+        params.append(int(suite.days * 1440))
+    if suite.with_sku:
+        skus = (
+            exp.select("gpu_id", exp.Max(this=exp.column("sku")).as_("sku")).from_("raw.inventory").group_by("gpu_id")
+        )
+        query = query.select("i.sku").join(skus.subquery("i"), on="i.gpu_id = t.gpu_id", join_type="left")
+    return con.sql(query.sql("duckdb"), params=params or None).pl()
+
+
+def _newest_data(con) -> datetime | None:
+    ends = []
+    for table in TIME_SOURCES:
+        column = {"raw.scheduler_events": "event_at"}.get(table, "ts")
+        found = con.execute(f"select max({column}) from {table}").fetchall()[0][0]
+        if found is not None:
+            ends.append(found)
+    return max(ends) if ends else None
+
+
+def _kwargs(con, item: dict) -> dict:
+    kwargs = {k: v for k, v in item.items() if k not in OWN_KEYS}
+    if "value_set_from" in item:
+        table, _, column = item["value_set_from"].rpartition(".")
+        values = con.sql(exp.select(exp.column(column)).distinct().from_(exp.to_table(table)).sql("duckdb")).fetchall()
+        kwargs["value_set"] = [v[0] for v in values if v[0] is not None]
+    if "fresh_within_minutes" in item:
+        newest = _newest_data(con)
+        kwargs["min_value"] = newest - timedelta(minutes=item["fresh_within_minutes"]) if newest else None
+    return kwargs
+
+
+def run_suite(con: duckdb.DuckDBPyConnection, suite: Suite, run_at: datetime) -> list[dict]:
+    """Every expectation of the suite on the table's newest partition: one result row each."""
+    import great_expectations as gx
+
+    frame = partition(con, suite).to_pandas()
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # a build's output stays readable
+    batch = (
+        context.data_sources.add_pandas("goodput")
+        .add_dataframe_asset(name=suite.table)
+        .add_batch_definition_whole_dataframe("newest")
+        .get_batch(batch_parameters={"dataframe": frame})
+    )
+    rows = []
+    for item in suite.expectations:
+        expectation = _expectation_class(item["expect"], f"{SUITES.name}: {suite.table}")(**_kwargs(con, item))
+        outcome = batch.validate(expectation)
+        result = outcome.result or {}
+        error = (outcome.exception_info or {}).get("exception_message")
+        rows.append(
+            {
+                "run_at": run_at,
+                "table_name": suite.table,
+                "expectation": item["expect"],
+                "column_name": item.get("column") or ",".join(item.get("column_list", [])) or None,
+                "condition": item.get("row_condition"),
+                "success": bool(outcome.success),
+                "rows_checked": len(frame),
+                "unexpected_count": result.get("unexpected_count"),
+                "unexpected_percent": result.get("unexpected_percent"),
+                "observed_value": None if result.get("observed_value") is None else str(result["observed_value"])[:200],
+                "sample": json.dumps(result.get("partial_unexpected_list", [])[:5], default=str),
+                "error": error,
+            }
+        )
+    return rows
+
+
+def run_suites(con: duckdb.DuckDBPyConnection, tables: list[str] | None = None, run_at: datetime | None = None):
+    """Run the suites (all, or of the given tables) and store their results; returns the result rows."""
+    run_at = run_at or datetime.now().replace(microsecond=0)
+    rows = []
+    for table, suite in load_suites().items():
+        if tables is None or table in tables:
+            rows += run_suite(con, suite, run_at)
+    store(con, rows)
+    return rows
+
+
+def store(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> None:
+    con.execute("create schema if not exists quality")
+    con.execute(f"""create table if not exists {RESULTS} (run_at timestamp, table_name varchar, expectation varchar,
+        column_name varchar, condition varchar, success boolean, rows_checked bigint, unexpected_count bigint,
+        unexpected_percent double, observed_value varchar, sample varchar, error varchar)""")
+    if rows:
+        frame = pl.DataFrame(rows, infer_schema_length=None)  # noqa: F841 (read by DuckDB below)
+        con.execute(f"insert into {RESULTS} by name select * from frame")
