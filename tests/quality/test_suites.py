@@ -59,7 +59,8 @@ def test_broken_rows_fail_the_right_expectations(warehouse):
         ("raw.scheduler_events", "column_values_to_be_in_set", "job_id"),
     }
     power = next(r for r in rows if r["column_name"] == "power_w" and not r["success"])
-    assert power["condition"] == 'sku=="H100-SXM-80GB"' and power["unexpected_count"] >= 600
+    # the suite reads the newest 6 hours: 360-odd minutes of the one GPU
+    assert power["condition"] == 'sku=="H100-SXM-80GB"' and power["unexpected_count"] >= 300
     ghost = next(r for r in rows if r["column_name"] == "gpu_id" and r["expectation"] == "column_values_to_be_in_set")
     assert "ghost-g0" in ghost["sample"] and ghost["unexpected_count"] == 1
 
