@@ -4,6 +4,8 @@ expectation does not hold."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from dagster import AssetCheckResult, AssetChecksDefinition, AssetCheckSeverity, AssetKey, MetadataValue, asset_check
 
 from pipelines.quality.gaming import no_gaming
@@ -26,8 +28,6 @@ def suite_check(table: str) -> AssetChecksDefinition:
         description=f"Great Expectations suite of {table} (models/_expectations.yml) on its newest partition.",
     )
     def _check(warehouse: Warehouse) -> AssetCheckResult:
-        from datetime import datetime
-
         with warehouse.connect() as con:
             rows = run_suite(con, load_suites()[table], datetime.now().replace(microsecond=0))
             store(con, rows)

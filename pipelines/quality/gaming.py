@@ -29,7 +29,7 @@ def flagged_teams(con) -> list[dict]:
 
 @asset_check(asset=FLAGS, description="No team's jobs were flagged for gaming utilisation in the last day.")
 def no_gaming(warehouse: Warehouse) -> AssetCheckResult:
-    with warehouse.connect(read_only=False) as con:
+    with warehouse.connect() as con:
         teams = flagged_teams(con)
     return AssetCheckResult(
         passed=not teams,
