@@ -65,15 +65,13 @@ def parse(lines: pl.DataFrame) -> Exposition:
     types = lines.lazy().filter(is_comment).select(text.str.extract_groups(TYPE_LINE)).unnest("text").drop_nulls()
     fast, slow = _cut(lines.lazy().filter(~is_comment & (text != "")))
     fast, slow, types = pl.collect_all([fast, slow, types])
-    names = fast.select(pl.col("name").unique().drop_nulls())
-    valid = names.filter(pl.col("name").str.contains(METRIC_NAME))["name"].implode()
+    valid = _valid_names(fast)
     # what the cut did not read cleanly (two blanks, a blank before `{`, garbage after the value) gets the regex
     unclean = ~pl.col("name").is_in(valid) | (pl.col("raw_value") == "") | pl.col("raw_ts").str.contains(" ")
     retry = fast.filter(unclean.fill_null(False)).select("line").join(lines.select("line", "text"), on="line")
     fast = fast.filter(~unclean.fill_null(False))
     parts = pl.concat([fast, _by_regex(pl.concat([slow, retry])).drop("text")], how="vertical")
-    names = parts.select(pl.col("name").unique().drop_nulls())
-    valid = names.filter(pl.col("name").str.contains(METRIC_NAME))["name"]
+    valid = _valid_names(parts)
     parts = parts.with_columns(
         pl.col("raw_value").cast(pl.Float64, strict=False).alias("value"),
         pl.col("raw_ts").cast(pl.Int64, strict=False).alias("ts_ms"),
@@ -81,7 +79,7 @@ def parse(lines: pl.DataFrame) -> Exposition:
     reason = (
         pl.when(
             pl.col("name").is_null()
-            | ~pl.col("name").is_in(valid.implode())
+            | ~pl.col("name").is_in(valid)
             | pl.col("raw_value").is_null()
             | pl.col("raw_value").str.contains(r'[{}"=]')  # a label set cut short
         )
@@ -96,6 +94,12 @@ def parse(lines: pl.DataFrame) -> Exposition:
     bad = bad.join(lines.select("line", "text"), on="line", how="left").sort("line")
     samples = parts.filter(pl.col("reason").is_null()).select("line", "name", "labels", "value", "ts_ms")
     return Exposition(samples.sort("line"), bad, dict(zip(types["1"].to_list(), types["2"].to_list(), strict=True)))
+
+
+def _valid_names(frame: pl.DataFrame) -> pl.Series:
+    """The metric names in the frame that are valid ones, checked once per distinct name (a scrape repeats them)."""
+    names = frame.select(pl.col("name").unique().drop_nulls())
+    return names.filter(pl.col("name").str.contains(METRIC_NAME))["name"].implode()
 
 
 def _cut(body: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
