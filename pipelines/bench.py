@@ -115,6 +115,37 @@ def _query(db: str) -> float:
     return time.perf_counter() - started
 
 
+def _render_report(db: str, name: str, out: str) -> float:
+    """Seconds to write one report page from the warehouse, after the imports (as the schedule's process runs it)."""
+    from pipelines.ingest.load import connect
+    from pipelines.reports.run import write_report
+
+    with connect(db) as con:
+        return write_report(con, name, Path(out)).render_s
+
+
+def _report_figures(db: Path, work: Path, repeat: int) -> list[Figure]:
+    """Each page's render in a fresh process, then its load in headless Chromium (navigation to every chart drawn)
+    against an empty page in the same browser, the floor of opening anything."""
+    from pipelines.reports.browser import check_pages, chromium_path
+    from pipelines.reports.run import NAMES
+
+    out = work / "reports"
+    figures = [_timed(f"report_{name}_render", repeat, None, _render_report, str(db), name, str(out)) for name in NAMES]
+    if chromium_path() is None:
+        return figures
+    (out / "empty.html").write_text("<!doctype html><title>empty</title>")
+    pages = [out / f"{name}.html" for name in NAMES]
+    loads = [check_pages([*pages, out / "empty.html"]) for _ in range(repeat)]
+    floor = statistics.median(run[-1].load_ms / 1000 for run in loads)
+    for index, name in enumerate(NAMES):
+        runs = [run[index].load_ms / 1000 for run in loads]
+        figures.append(
+            _report(Figure(f"report_{name}_load", statistics.median(runs), runs, 0.0, "an empty page", floor, 3.0))
+        )
+    return figures
+
+
 def _pandas_north_star(landing: str) -> None:
     """The reference: the same north star as an analyst would write it without this tool, in pandas over the landing
     Parquet: paid GPU-minutes from telemetry, faults, GPU-minutes held by attempts, work lost after the last
@@ -414,6 +445,7 @@ def _model_figures(landing: Path, work: Path, days: int, repeat: int) -> list[Fi
             )
         )
     )
+    figures += _report_figures(db, work, repeat)
     return figures
 
 

@@ -85,6 +85,22 @@ def _parser() -> argparse.ArgumentParser:
     quality.add_argument("--out", type=Path, default=Path("reports"), help="folder for quality.html (default: reports)")
     quality.set_defaults(handler=_quality)
 
+    report = commands.add_parser("report", help="write the finance, health, war-room and progress pages (HTML)")
+    report.add_argument("name", choices=("finance", "health", "warroom", "progress", "all"))
+    report.add_argument("--db", type=Path, required=True, help="DuckDB warehouse file")
+    report.add_argument("--out", type=Path, default=Path("reports"), help="folder for the pages (default: reports)")
+    report.add_argument("--from", dest="start", type=_timestamp, help="window start (UTC, ISO 8601)")
+    report.add_argument("--to", dest="end", type=_timestamp, help="window end (UTC, ISO 8601)")
+    report.set_defaults(handler=_report)
+
+    campaign = commands.add_parser("campaign", help="list, activate or deactivate (team, workload class) campaigns")
+    campaign.add_argument("action", choices=("list", "activate", "deactivate"))
+    campaign.add_argument("team", nargs="?")
+    campaign.add_argument("workload_class", nargs="?")
+    campaign.add_argument("--expected", type=int, help="jobs the campaign should run (activate)")
+    campaign.add_argument("--db", type=Path, required=True, help="DuckDB warehouse file")
+    campaign.set_defaults(handler=_campaign)
+
     metrics = commands.add_parser("metrics", help="list the metrics with owner, intent and description")
     metrics.add_argument("--format", choices=("table", "json"), default="table")
     metrics.set_defaults(handler=_metrics)
@@ -189,6 +205,36 @@ def _quality(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from pipelines.reports.run import write_all, write_report
+
+    with _open_for_writing(args.db) as con:
+        if args.name == "all":
+            written = write_all(con, args.out, args.start, args.end)
+        else:
+            written = [write_report(con, args.name, args.out, args.start, args.end)]
+    for page in written:
+        print(
+            f"{page.name:<9} {page.path}  ({page.render_s:.1f} s; data {page.data_from:%Y-%m-%d %H:%M} to "
+            f"{page.data_to:%Y-%m-%d %H:%M} UTC)"
+        )
+    return 0
+
+
+def _campaign(args: argparse.Namespace) -> int:
+    from pipelines.reports.campaigns import TABLE, activate, register_new
+
+    with _open_for_writing(args.db) as con:
+        register_new(con)
+        if args.action != "list":
+            if not args.team or not args.workload_class:
+                raise ValueError(f"campaign {args.action} needs TEAM and WORKLOAD_CLASS")
+            activate(con, args.team, args.workload_class, args.expected, active=args.action == "activate")
+        rows = con.sql(f"select * from {TABLE} order by is_active desc, team, workload_class").pl()
+    _print_frame(rows, "table")
+    return 0
+
+
 def _explain(args: argparse.Namespace) -> int:
     from pipelines.explain.render import as_html, as_json, as_table
     from pipelines.explain.run import explain_db
@@ -231,6 +277,8 @@ def _run(args: argparse.Namespace) -> int:
     if code == 0:
         _print_north_star(db)
         _print_open_alerts(db)
+        print("\nreports:")
+        code = _report(argparse.Namespace(name="all", db=db, out=args.data / "reports", start=None, end=None))
     return code
 
 

@@ -13,6 +13,7 @@ from pipelines.ingest.load import connect
 
 DEFAULT_DB = "data/goodput.duckdb"
 DEFAULT_LANDING = "data/landing"
+DEFAULT_REPORTS = "data/reports"
 
 
 class Warehouse(ConfigurableResource):
@@ -20,6 +21,7 @@ class Warehouse(ConfigurableResource):
 
     db_path: str = os.environ.get("GOODPUT_DB", DEFAULT_DB)
     landing_dir: str = os.environ.get("GOODPUT_LANDING", DEFAULT_LANDING)
+    reports_dir: str = os.environ.get("GOODPUT_REPORTS", DEFAULT_REPORTS)
     # an incremental run recomputes only [window_start, window_end) of incremental models (ISO times; empty: all)
     window_start: str = ""
     window_end: str = ""

@@ -1,5 +1,6 @@
 -- one row per job attempt per hour it held GPUs or reported steps: GPU-minutes, how busy they were (sums and
--- counts, so that any span of hours adds up) and the training steps reported. What the anti-gaming flags read, so
+-- counts, so that any span of hours adds up), peak GPU memory and the busy share of the nodes' CPUs (for
+-- sizing requests against use) and the training steps reported. What the anti-gaming flags read, so
 -- that a tick aggregates hours, not every GPU-minute of every running job again. Incremental by hour.
 with held as (
     select
@@ -10,8 +11,11 @@ with held as (
         t.gpu_util_pct,
         t.sm_active_pct,
         t.tensor_active_pct,
+        t.mem_used_mib,
+        n.cpu_util_pct,
     from intermediate.int_gpu_minutes__allocation as a
     left join staging.stg_gpu_telemetry__minutes as t on t.gpu_id = a.gpu_id and t.minute_at = a.minute_at
+    left join staging.stg_node_telemetry__minutes as n on n.node_id = t.node_id and n.minute_at = a.minute_at
     where a.minute_at >= $window_start and a.minute_at < $window_end
 ),
 
@@ -32,6 +36,9 @@ activity as (
         count(*) filter (where coalesce(sm_active_pct, gpu_util_pct) >= 85) as busy_gpu_minutes,
         count(*) filter (where sm_active_pct >= 85 and tensor_active_pct <= 3) as busy_loop_gpu_minutes,
         count(*) filter (where gpu_util_pct < 5) as idle_gpu_minutes,
+        max(mem_used_mib) as peak_mem_used_mib,
+        sum(cpu_util_pct) as node_cpu_pct_sum,
+        count(cpu_util_pct) as node_cpu_readings,
     from held
     group by job_id, attempt, hour_at
 ),
@@ -65,6 +72,9 @@ final as (
         coalesce(a.busy_gpu_minutes, 0) as busy_gpu_minutes,
         coalesce(a.busy_loop_gpu_minutes, 0) as busy_loop_gpu_minutes,
         coalesce(a.idle_gpu_minutes, 0) as idle_gpu_minutes,
+        a.peak_mem_used_mib,
+        a.node_cpu_pct_sum,
+        coalesce(a.node_cpu_readings, 0) as node_cpu_readings,
         coalesce(p.steps, 0) as steps,
         coalesce(p.minutes_with_steps, 0) as minutes_with_steps,
     from activity as a

@@ -46,6 +46,11 @@ def as_table(tree: dict, min_change: float = 0.0005) -> str:
 
 
 def as_html(tree: dict) -> str:
+    return as_figure(tree).to_html(include_plotlyjs=True, full_html=True)
+
+
+def as_figure(tree: dict) -> go.Figure:
+    """A waterfall of the factors beside a sunburst of factor, reason and family."""
     factors = tree["factors"]
     figure = make_subplots(
         rows=1,
@@ -105,4 +110,4 @@ def as_html(tree: dict) -> str:
         showlegend=False,
         height=620,
     )
-    return figure.to_html(include_plotlyjs=True, full_html=True)
+    return figure

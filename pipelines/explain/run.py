@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+import duckdb
+
 from pipelines.explain.decompose import DIMENSIONS, explain
 from pipelines.explain.windows import check_where, read_window, resolve
 from pipelines.ingest.load import connect
@@ -24,10 +26,23 @@ def explain_db(
         raise FileNotFoundError(f"{db}: no such warehouse (build one with goodput build or goodput run)")
     check_where(where)
     with connect(db, read_only=True) as con:
-        current, baseline = resolve(con, start, end, baseline_start, baseline_end)
-        # a dimension the filter pins to one value has one slice, which is all of it: not worth naming
-        dimensions = tuple(d for d in DIMENSIONS if len(where.get(d, [])) != 1)
-        tree = explain(read_window(con, baseline, where), read_window(con, current, where), dimensions)
+        return explain_con(con, start, end, baseline_start, baseline_end, where)
+
+
+def explain_con(
+    con: duckdb.DuckDBPyConnection,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    baseline_start: datetime | None = None,
+    baseline_end: datetime | None = None,
+    where: dict[str, list[str]] | None = None,
+) -> dict:
+    """The same tree on an open connection (the war-room report explains its incident window this way)."""
+    where = where or {}
+    current, baseline = resolve(con, start, end, baseline_start, baseline_end)
+    # a dimension the filter pins to one value has one slice, which is all of it: not worth naming
+    dimensions = tuple(d for d in DIMENSIONS if len(where.get(d, [])) != 1)
+    tree = explain(read_window(con, baseline, where), read_window(con, current, where), dimensions)
     windows = {"current": [current[0].isoformat(), current[1].isoformat()]}
     windows["baseline"] = [baseline[0].isoformat(), baseline[1].isoformat()]
     return {"windows": windows, "where": where, **tree}

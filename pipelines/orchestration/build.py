@@ -20,9 +20,10 @@ from pipelines.modeling.project import build_order as model_order
 from pipelines.modeling.project import load_project
 from pipelines.modeling.runner import restatement_window, run_model
 from pipelines.quality.checks import QUALITY_CHECKS
+from pipelines.reports.assets import REPORT_CHECKS
 from pipelines.resources import Warehouse
 
-ALL_ASSETS = [*RAW_ASSETS, *MODEL_ASSETS, *DETECTION_ASSETS, *QUALITY_CHECKS]
+ALL_ASSETS = [*RAW_ASSETS, *MODEL_ASSETS, *DETECTION_ASSETS, *QUALITY_CHECKS, *REPORT_CHECKS]
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 

@@ -24,7 +24,10 @@ def _warehouse(jobs: dict[str, dict]) -> duckdb.DuckDBPyConnection:
     )
     con.execute(
         "create table staging.stg_gpu_telemetry__minutes (gpu_id varchar, minute_at timestamp, gpu_util_pct double,"
-        " sm_active_pct double, tensor_active_pct double)"
+        " sm_active_pct double, tensor_active_pct double, mem_used_mib bigint, node_id varchar)"
+    )
+    con.execute(
+        "create table staging.stg_node_telemetry__minutes (node_id varchar, minute_at timestamp, cpu_util_pct double)"
     )
     con.execute(
         "create table staging.stg_runtime__worker_minutes (job_id varchar, attempt integer, minute_at timestamp,"
@@ -42,7 +45,7 @@ def _warehouse(jobs: dict[str, dict]) -> duckdb.DuckDBPyConnection:
                 "insert into intermediate.int_gpu_minutes__allocation values (?, ?, ?, 0)", [f"g-{job}", at, job]
             )
             con.execute(
-                "insert into staging.stg_gpu_telemetry__minutes values (?, ?, ?, ?, ?)",
+                "insert into staging.stg_gpu_telemetry__minutes values (?, ?, ?, ?, ?, null, null)",
                 [f"g-{job}", at, spec["util"], spec["sm"], spec["tensor"]],
             )
             if spec["steps"]:
