@@ -75,7 +75,11 @@ def no_unclassified_jobs(warehouse: Warehouse) -> AssetCheckResult:
 
 reports_job = define_asset_job("reports", selection=AssetSelection.keys(report_pages.key))
 hourly_reports = ScheduleDefinition(
-    name="hourly_reports", job=reports_job, cron_schedule="7 * * * *", execution_timezone="UTC", default_status=DefaultScheduleStatus.STOPPED
+    name="hourly_reports",
+    job=reports_job,
+    cron_schedule="7 * * * *",
+    execution_timezone="UTC",
+    default_status=DefaultScheduleStatus.STOPPED,
 )
 REPORT_ASSETS = [report_pages]
 REPORT_CHECKS = [no_unclassified_jobs]

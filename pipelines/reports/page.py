@@ -1,6 +1,6 @@
 """One HTML shell for every report, so that the pages look and navigate alike: a header with the time of the data,
-links between the reports, sections of Plotly figures and tables. Plotly's JavaScript is inlined in every page, so
-that a page opens from disk (or an email attachment) with no network and no file beside it."""
+links between the reports, sections of Plotly figures and tables. Plotly's JavaScript is inlined in every page with
+a chart, so that a page opens from disk (or an email attachment) with no network and no file beside it."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ class Page:
             "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
             f"<title>goodput · {html.escape(self.title)}</title><style>{STYLE}</style>"
-            f"<script>{plotly_js()}</script></head><body>"
+            f"{f'<script>{plotly_js()}</script>' if self.figures else ''}</head><body>"
             f"<header><h1>{html.escape(self.title)}</h1><p>{html.escape(span)}</p></header><nav>{links}</nav>"
             f"<main>{''.join(self.sections)}</main></body></html>"
         )

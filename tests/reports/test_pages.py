@@ -128,7 +128,8 @@ def test_sizing_by_hand_from_gpu_minutes_to_the_class_table():
     con.execute(
         "create table staging.stg_gpu_telemetry__minutes as select gpu_id, minute_at, 'n1' as node_id, "
         "90.0 as gpu_util_pct, 80.0 as sm_active_pct, 30.0 as tensor_active_pct, "
-        "case when minute_at = ? then 10240 else 30720 end as mem_used_mib from intermediate.int_gpu_minutes__allocation",
+        "case when minute_at = ? then 10240 else 30720 end as mem_used_mib "
+        "from intermediate.int_gpu_minutes__allocation",
         [t0],
     )
     con.execute(
