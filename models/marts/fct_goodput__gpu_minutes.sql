@@ -5,7 +5,7 @@ with inventory as (
 ),
 
 telemetry as (
-    select gpu_id, minute_at, is_fault, from staging.stg_gpu_telemetry__minutes
+    select gpu_id, minute_at, is_fault, is_throttled, from staging.stg_gpu_telemetry__minutes
     where minute_at >= $window_start and minute_at < $window_end
 ),
 
@@ -52,7 +52,9 @@ states as (
     select
         s.*,
         m.node_id is not null as is_maintenance,
-        coalesce(t.is_fault, false) or coalesce(n.health = 'down', false) as is_fault,
+        -- a fault, a node down, or a thermal drain: a throttled GPU no job holds is kept out of the schedule
+        coalesce(t.is_fault, false) or coalesce(n.health = 'down', false)
+            or (coalesce(t.is_throttled, false) and w.job_id is null) as is_fault,
         n.driver_version,
         w.job_id is not null as is_allocated,
         w.* exclude (gpu_id, minute_at),
@@ -96,7 +98,7 @@ final as (
             as retained_gpu_min,
         s.healthy_weight * coalesce(s.productive_gpu_min, 0)
             as productive_gpu_min,
-        -- availability: planned maintenance, then hardware faults
+        -- availability: planned maintenance, then hardware faults and thermal drains
         case when s.is_maintenance then 1.0 else 0.0 end as loss_maintenance_gpu_min,
         case when s.is_fault and not s.is_maintenance then 1.0 else 0.0 end as loss_gpu_fault_gpu_min,
         -- allocation: idle while jobs waited in the region (scheduling) or idle for want of demand

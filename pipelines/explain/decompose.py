@@ -49,6 +49,7 @@ REASONS = {
 DIMENSIONS = ("region", "sku", "node_id", "team", "workload_class", "model_type", "driver_version", "framework_version")
 MEASURES = sorted({c for pair in FACTORS.values() for c in pair} | {r[2] for r in REASONS.values()})
 TOP_SLICES = 5
+FLOOR = 1e-9  # a factor at 0 (every GPU of a slice down or in maintenance) counts as this, never as log(0)
 
 
 class ExplainError(ValueError):
@@ -73,12 +74,10 @@ class Slice:
         }
 
 
-def log_mean(a: float, b: float, what: str = "goodput") -> float:
-    """L(a, b) = (a - b) / (ln a - ln b), and a where a = b: the weight that makes log changes additive."""
-    if a <= 0 or b <= 0:
-        raise ExplainError(
-            f"{what} is 0 in one window (nothing left of it to compare in log space); widen the slice or the windows"
-        )
+def log_mean(a: float, b: float) -> float:
+    """L(a, b) = (a - b) / (ln a - ln b), and a where a = b: the weight that makes log changes additive. A value at
+    0 is taken as FLOOR (the zero-value strategy of LMDI): the log stays finite and that change dominates."""
+    a, b = max(a, FLOOR), max(b, FLOOR)
     return a if math.isclose(a, b, rel_tol=1e-15, abs_tol=0) else (a - b) / (math.log(a) - math.log(b))
 
 
@@ -95,7 +94,7 @@ def explain(baseline: pl.DataFrame, current: pl.DataFrame, dimensions: tuple[str
     families: dict[str, float] = {}
     for factor, (numerator, denominator) in FACTORS.items():
         value0, value1 = (_ratio(s, numerator, denominator) for s in (before, after))
-        weight = log_mean(value1, value0, factor)
+        weight = log_mean(value1, value0)
         reasons = []
         for reason, (owner, family, loss) in REASONS.items():
             if owner != factor:
@@ -111,11 +110,18 @@ def explain(baseline: pl.DataFrame, current: pl.DataFrame, dimensions: tuple[str
                 "factor": factor,
                 "baseline": value0,
                 "current": value1,
-                "change": math.log(value1) - math.log(value0),
+                # the log change; where a factor hit 0, the sum of its reasons (what the floored weights give)
+                "change": math.log(value1) - math.log(value0)
+                if min(value0, value1) > 0
+                else sum(r["change"] for r in reasons),
                 "reasons": reasons,
             }
         )
-    total = math.log(goodput["current"]) - math.log(goodput["baseline"])
+    total = (
+        math.log(goodput["current"]) - math.log(goodput["baseline"])
+        if min(goodput.values()) > 0
+        else sum(f["change"] for f in factors)
+    )
     return {
         "baseline_goodput": goodput["baseline"],
         "current_goodput": goodput["current"],

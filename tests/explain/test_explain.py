@@ -63,6 +63,19 @@ def test_a_decomposition_worked_out_by_hand():
     assert tree["families"]["data_io"] == pytest.approx(math.log(0.75 / 0.9), abs=1e-12)
 
 
+def test_a_slice_that_lost_every_gpu_is_floored_not_an_error():
+    # baseline: 100 paid, 10 idle, goodput 0.9; current: all 100 GPUs faulty, availability and goodput 0
+    baseline = _window([_slice(100, 0, 10, 0, "a")])
+    current = _window([_slice(100, 100, 0, 0, "a")])
+    tree = explain(baseline, current, ("team",))
+    assert tree["current_goodput"] == 0.0
+    # availability 1 -> 0 is taken as 1 -> 1e-9: log change ln(1e-9) (the fault reason carries it all, because
+    # L(1e-9, 1) weights the whole share of faulty time); the leaves still add up to the total
+    assert tree["total_change"] == pytest.approx(_leaves(tree), abs=1e-9)
+    assert min(tree["families"], key=tree["families"].get) == "hardware"
+    assert tree["families"]["hardware"] == pytest.approx(-(1 - 1e-9) / ((1 - 1e-9) / -math.log(1e-9)), rel=1e-9)
+
+
 def _leaves(tree: dict) -> float:
     return sum(r["change"] for f in tree["factors"] for r in f["reasons"])
 
@@ -91,17 +104,19 @@ def test_leaves_add_up_to_the_total_exactly(incidents_db_path, where):
 
 
 # incidents of the small fleet whose family carries the largest loss against the hours just before, in their
-# scope. Not in the list, and why (see the closing note): ecc_storm and maintenance take a node's every GPU out, so a
-# factor is 0 and has no log; on one or two nodes thermal_throttle and network_degradation are outweighed by the
-# allocation factor's swing between idle-with-demand and no-demand; priority_change and fragmentation show little
-# in a 96-GPU fleet.
+# scope. Not in the list, and why (see the closing note): network_degradation on two nodes is outweighed by the
+# allocation factor's swing between idle-with-demand and no-demand in a 96-GPU fleet; priority_change shows nothing
+# on its team's nodes in two hours, and fragmentation's idle GPUs count as no-demand there.
 CARRIED = (
+    "ecc_storm",  # every GPU of the node out: the zero availability is floored, not a log(0) error
+    "thermal_throttle",  # the throttled node's idle GPUs are a thermal drain (hardware), not idle-with-demand
     "driver_regression",
     "framework_regression",
     "storage_slowdown",
     "telemetry_gap",
     "dummy_workload",
     "scheduler_outage",
+    "maintenance",
 )
 
 
