@@ -25,8 +25,8 @@ MIN_DROP = 0.01  # a drop of goodput under one point is noise, not an incident
 
 def incident_window(con: duckdb.DuckDBPyConnection, start: datetime | None, end: datetime | None) -> Window:
     """The window asked for, or the largest goodput drop in the data: each region's hour-smoothed goodput (over the
-    GPU time there was demand for) against its trailing 24-hour median (causal), the span where the worst drop stays
-    above half its peak, an hour of context each side."""
+    GPU time there was demand for, outside planned maintenance) against its trailing 24-hour median (causal), the
+    span where the worst drop stays above half its peak, an hour of context each side."""
     if start is not None or end is not None:
         return window_or_default(con, start, end, 6)
     span = data_span(con)
@@ -34,10 +34,11 @@ def incident_window(con: duckdb.DuckDBPyConnection, start: datetime | None, end:
         raise ValueError("the warehouse has no north-star data yet (run `goodput build` first)")
     series = frame(
         con,
-        # goodput where there was work to do, per region: idle for want of demand (nights, weekends) is not an
-        # incident, and a regional one would drown in the fleet's average
-        "select region, bucket_at, sum(productive_gpu_min) / nullif(sum(paid_gpu_min - loss_no_demand_gpu_min), 0) "
-        "as goodput from marts.fct_goodput__5min group by all order by region, bucket_at",
+        # goodput where there was work to do, per region: idle for want of demand (nights, weekends) and planned
+        # maintenance are no incident, and a regional one would drown in the fleet's average
+        "select region, bucket_at, sum(productive_gpu_min) / nullif(sum(paid_gpu_min - loss_no_demand_gpu_min "
+        "- loss_maintenance_gpu_min), 0) as goodput from marts.fct_goodput__5min "
+        "group by all order by region, bucket_at",
     )
     # a full day of baseline where the data allows, so that the fleet filling up on the first morning is no drop
     history = 288 if span.hours >= 36 else 72
