@@ -152,3 +152,18 @@ def test_sizing_by_hand_from_gpu_minutes_to_the_class_table():
     row = sizing(con, Window(t0, t0 + timedelta(hours=1))).row(0, named=True)
     assert row["peak_gpu_mem_used_gib"] == 30.0 and row["gpu_mem_used_share"] == 0.75
     assert row["requested_cpus_per_gpu"] == 12.0 and row["node_cpu_busy_pct"] == 50.0
+
+
+def test_the_dagster_asset_writes_the_pages_and_the_check_counts_unclassified_jobs(report_db, tmp_path):
+    from dagster import materialize
+
+    from pipelines.reports.assets import no_unclassified_jobs, report_pages
+    from pipelines.resources import Warehouse
+
+    warehouse = Warehouse(db_path=str(report_db), reports_dir=str(tmp_path / "pages"))
+    result = materialize([report_pages], resources={"warehouse": warehouse})
+    assert result.success
+    assert {p.name for p in (tmp_path / "pages").glob("*.html")} == set(PAGES)
+    # the check on the simulated fleet: every job has metadata
+    outcome = no_unclassified_jobs(warehouse=warehouse)
+    assert outcome.passed and outcome.metadata["unclassified_jobs"].value == 0
