@@ -9,6 +9,8 @@ import math
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from pipelines.explain.decompose import FLOOR
+
 
 def as_json(tree: dict) -> str:
     return json.dumps(tree, indent=2, default=str)
@@ -63,7 +65,7 @@ def as_figure(tree: dict) -> go.Figure:
         go.Waterfall(
             x=["baseline", *[f["factor"] for f in factors], "current"],
             measure=["absolute", *["relative"] * len(factors), "total"],
-            y=[math.log(tree["baseline_goodput"]), *[f["change"] for f in factors], 0],
+            y=[math.log(max(tree["baseline_goodput"], FLOOR)), *[f["change"] for f in factors], 0],
             text=[
                 f"{tree['baseline_goodput']:.1%}",
                 *[f"{f['change']:+.3f}" for f in factors],

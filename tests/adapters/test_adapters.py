@@ -213,6 +213,9 @@ def test_ingest_cli_writes_landing_and_build_quarantines_and_models_run(tmp_path
     assert main(["query", "goodput", "--by", "region", "--grain", "day", "--db", str(db), "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert isinstance(rows, list)
+    # the reports on real exporter output alone (no bill, no simulator truth)
+    assert main(["report", "all", "--db", str(db), "--out", str(tmp_path / "reports")]) == 0
+    assert len(list((tmp_path / "reports").glob("*.html"))) == 5
 
 
 def test_unknown_format_and_missing_input_are_clear_errors(tmp_path):
