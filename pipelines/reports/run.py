@@ -58,7 +58,7 @@ def write_all(
     """Every report and the index page that links them, with the time of the data each shows."""
     written = [write_report(con, name, out, start, end) for name in NAMES]
     began = time.perf_counter()
-    path = index.build(written).write(out)
+    path = index.build(written, con).write(out)
     written.append(Written("index", path, time.perf_counter() - began, written[0].data_from, written[0].data_to))
     return written
 

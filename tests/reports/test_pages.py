@@ -167,3 +167,19 @@ def test_the_dagster_asset_writes_the_pages_and_the_check_counts_unclassified_jo
     # the check on the simulated fleet: every job has metadata
     outcome = no_unclassified_jobs(warehouse=warehouse)
     assert outcome.passed and outcome.metadata["unclassified_jobs"].value == 0
+
+
+def test_factor_totals_of_the_gauges_and_the_index_by_hand(tiny_db):
+    """The tiny fleet's hour (tests/fixtures/tiny_fleet.py): paid 240, healthy 219, allocated 139, retained 129,
+    productive 81.1 GPU-minutes."""
+    from pipelines.reports.health import factor_totals
+
+    totals = factor_totals(tiny_db, datetime(2026, 3, 2, 10), datetime(2026, 3, 2, 11))
+    expected = {
+        "goodput": 81.1 / 240,
+        "availability": 219 / 240,
+        "allocation": 139 / 219,
+        "retention": 129 / 139,
+        "step_efficiency": 81.1 / 129,
+    }
+    assert totals == pytest.approx(expected, abs=1e-9)
