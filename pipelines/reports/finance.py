@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 from pipelines.reports.data import Window, frame
-from pipelines.reports.page import Page, table_html
+from pipelines.reports.page import Page, stacked_bars, table_html
 
 CHARGEBACK = "marts.fct_cost__chargeback_daily"
 KIND_ORDER = ["productive", "inefficiency", "wasted", "idle", "hardware", "maintenance", "unobserved"]
@@ -173,18 +173,7 @@ def _headline(page: Page, rows: pl.DataFrame) -> None:
 
 def _by_team(page: Page, rows: pl.DataFrame) -> None:
     table = by_team_and_kind(rows)
-    long = table.unpivot(index="team", on=[k for k in KIND_ORDER if k in table.columns], variable_name="kind")
-    fig = px.bar(
-        long,
-        x="value",
-        y="team",
-        color="kind",
-        orientation="h",
-        color_discrete_map=KIND_COLOURS,
-        category_orders={"kind": KIND_ORDER, "team": table["team"].to_list()},
-        labels={"value": "USD"},
-    )
-    fig.update_layout(height=max(300, 28 * table.height + 120), legend_title_text="")
+    fig = stacked_bars(table, "team", [k for k in KIND_ORDER if k in table.columns], KIND_COLOURS, "USD")
     page.add(
         "Spend by team",
         page.figure(fig) + table_html(table),

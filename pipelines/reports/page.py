@@ -10,6 +10,7 @@ from datetime import datetime
 from functools import cache
 from pathlib import Path
 
+import plotly.express as px
 import plotly.graph_objects as go
 import polars as pl
 
@@ -79,6 +80,24 @@ class Page:
         path = out / f"{self.name}.html"
         path.write_text(self.render(), encoding="utf-8")
         return path
+
+
+def stacked_bars(wide: pl.DataFrame, label: str, parts: list[str], colours: dict[str, str], unit: str) -> go.Figure:
+    """One horizontal bar per row of `wide` (named by its `label` column), stacked from its `parts` columns, in the
+    frame's row order, tall enough that every label reads."""
+    long = wide.unpivot(index=label, on=parts, variable_name="part")
+    fig = px.bar(
+        long,
+        x="value",
+        y=label,
+        color="part",
+        orientation="h",
+        color_discrete_map=colours,
+        category_orders={"part": parts, label: wide[label].to_list()},
+        labels={"value": unit, "part": ""},
+    )
+    fig.update_layout(height=max(300, 26 * wide.height + 120), legend_title_text="")
+    return fig
 
 
 @cache

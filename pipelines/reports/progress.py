@@ -12,7 +12,7 @@ import polars as pl
 
 from pipelines.reports.campaigns import TABLE, register_new
 from pipelines.reports.data import Window, frame
-from pipelines.reports.page import Page, table_html
+from pipelines.reports.page import Page, stacked_bars, table_html
 
 FAILED_STATES = ("failed", "node_fail", "timeout")
 ROLLING_HOURS = 24
@@ -100,17 +100,8 @@ def build(con: duckdb.DuckDBPyConnection, window: Window) -> Page:
     register_new(con)
     table = campaign_table(con, window)
     shown = table.with_columns((pl.col("team") + " / " + pl.col("workload_class")).alias("campaign"))
-    long = shown.unpivot(index="campaign", on=["finished", "running", "failed"], variable_name="state")
-    fig = px.bar(
-        long,
-        x="value",
-        y="campaign",
-        color="state",
-        orientation="h",
-        labels={"value": "jobs"},
-        color_discrete_map={"finished": "#2da44e", "running": "#0969da", "failed": "#cf222e"},
-    )
-    fig.update_layout(height=max(300, 24 * shown.height + 120), legend_title_text="")
+    colours = {"finished": "#2da44e", "running": "#0969da", "failed": "#cf222e"}
+    fig = stacked_bars(shown, "campaign", list(colours), colours, "jobs")
     page.add(
         "Campaigns",
         page.figure(fig)
