@@ -183,3 +183,29 @@ def test_factor_totals_of_the_gauges_and_the_index_by_hand(tiny_db):
         "step_efficiency": 81.1 / 129,
     }
     assert totals == pytest.approx(expected, abs=1e-9)
+
+
+def test_campaign_progress_by_hand(tiny_db_path, tmp_path):
+    """Tiny fleet: team t1 runs batch jobs A (completes at 11:00), B (fails at 10:30) and D (never starts); team t2
+    runs notebook C, still running at 11:00."""
+    import shutil
+
+    from pipelines.reports.campaigns import activate, register_new
+    from pipelines.reports.data import Window
+    from pipelines.reports.progress import campaign_table
+
+    db = tmp_path / "w.duckdb"
+    shutil.copy(tiny_db_path, db)
+    con = duckdb.connect(str(db))
+    assert register_new(con) == 2 and register_new(con) == 0  # each pair once
+    activate(con, "t1", "batch", jobs_expected=4)
+    table = campaign_table(con, Window(datetime(2026, 3, 2, 9), datetime(2026, 3, 2, 11)))
+    rows = {r["team"]: r for r in table.iter_rows(named=True)}
+    t1, t2 = rows["t1"], rows["t2"]
+    assert (t1["is_active"], t1["submitted"], t1["running"], t1["finished"], t1["failed"]) == (True, 3, 0, 1, 1)
+    assert t1["completion_pct"] == pytest.approx(25.0)  # 1 finished of 4 expected
+    assert t1["failure_pct"] == pytest.approx(50.0)  # 1 failed of 2 ended
+    assert t1["finished_per_h"] == pytest.approx(1 / 24)  # A, in the last 24 hours
+    assert (t2["is_active"], t2["submitted"], t2["running"], t2["finished"]) == (False, 1, 1, 0)
+    assert t2["completion_pct"] == pytest.approx(0.0)  # nothing expected yet: over the 1 submitted
+    con.close()
