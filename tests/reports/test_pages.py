@@ -209,3 +209,22 @@ def test_campaign_progress_by_hand(tiny_db_path, tmp_path):
     assert (t2["is_active"], t2["submitted"], t2["running"], t2["finished"]) == (False, 1, 1, 0)
     assert t2["completion_pct"] == pytest.approx(0.0)  # nothing expected yet: over the 1 submitted
     con.close()
+
+
+def test_sla_penalty_exposure_by_hand():
+    """Two deadlines in the window, one met and one missed by 2 hours: 1,000 USD for the miss plus 250 USD an hour
+    late (pipelines/config/reports.yml) = 1,500 USD."""
+    from pipelines.reports.data import Window
+    from pipelines.reports.warroom import _sla
+
+    con = duckdb.connect()
+    con.execute("create schema marts")
+    con.execute(
+        "create table marts.fct_pipelines__deadlines as select * from (values "
+        "('p1', 'ml', 'r1', 'retrain', timestamp '2026-03-02 10:00', timestamp '2026-03-02 09:50', 1, -0.2), "
+        "('p2', 'ml', 'r1', 'retrain', timestamp '2026-03-02 10:30', null, 0, 2.0)) "
+        "t (job_id, team, region, workload_class, deadline_at, completed_at, met, hours_late)"
+    )
+    body, _ = _sla(con, Window(datetime(2026, 3, 2, 9), datetime(2026, 3, 2, 12)))
+    assert "$1,500<small>penalty exposure" in body
+    assert "2<small>deadlines due" in body and "1<small>met" in body
