@@ -51,15 +51,19 @@ def as_html(tree: dict) -> str:
     return as_figure(tree).to_html(include_plotlyjs=True, full_html=True)
 
 
-def as_figure(tree: dict) -> go.Figure:
-    """A waterfall of the factors beside a sunburst of factor, reason and family."""
+def as_figure(tree: dict, sunburst: bool = True) -> go.Figure:
+    """A waterfall of the factors beside a sunburst of factor, reason and family; or, with sunburst=False (pages that
+    load Plotly's smaller bundle), beside bars of the reasons that moved most."""
     factors = tree["factors"]
     figure = make_subplots(
         rows=1,
         cols=2,
         column_widths=[0.5, 0.5],
-        specs=[[{"type": "waterfall"}, {"type": "sunburst"}]],
-        subplot_titles=("log change of goodput by factor", "where it went: factor, reason, family"),
+        specs=[[{"type": "waterfall"}, {"type": "sunburst" if sunburst else "xy"}]],
+        subplot_titles=(
+            "log change of goodput by factor",
+            "where it went: factor, reason, family" if sunburst else "the reasons that moved most",
+        ),
     )
     figure.add_trace(
         go.Waterfall(
@@ -77,6 +81,30 @@ def as_figure(tree: dict) -> go.Figure:
         row=1,
         col=1,
     )
+    figure.add_trace(_reason_sunburst(factors) if sunburst else _reason_bars(factors), row=1, col=2)
+    windows = tree["windows"]
+    figure.update_layout(
+        title=f"goodput {tree['baseline_goodput']:.1%} (baseline {windows['baseline'][0]} .. {windows['baseline'][1]})"
+        f" -> {tree['current_goodput']:.1%} (current {windows['current'][0]} .. {windows['current'][1]})",
+        showlegend=False,
+        height=620,
+    )
+    return figure
+
+
+def _reason_bars(factors: list[dict], most: int = 12) -> go.Bar:
+    reasons = [r for f in factors for r in f["reasons"] if r["change"] != 0]
+    reasons = sorted(reasons, key=lambda r: abs(r["change"]), reverse=True)[:most][::-1]
+    return go.Bar(
+        x=[r["change"] for r in reasons],
+        y=[f"{r['reason']} ({r['family']})" for r in reasons],
+        orientation="h",
+        marker={"color": ["#cf222e" if r["change"] < 0 else "#2da44e" for r in reasons]},
+        hovertemplate="%{y}: %{x:+.4f} log goodput<extra></extra>",
+    )
+
+
+def _reason_sunburst(factors: list[dict]) -> go.Sunburst:
     ids, labels, parents, values, colors = [], [], [], [], []
     for factor in factors:
         ids.append(factor["factor"])
@@ -92,24 +120,12 @@ def as_figure(tree: dict) -> go.Figure:
             parents.append(factor["factor"])
             values.append(abs(reason["change"]))
             colors.append(reason["change"])
-    figure.add_trace(
-        go.Sunburst(
-            ids=ids,
-            labels=labels,
-            parents=parents,
-            values=values,
-            branchvalues="total",
-            marker={"colors": colors, "colorscale": "RdBu", "cmid": 0},
-            hovertemplate="%{label}: %{color:+.4f} log goodput<extra></extra>",
-        ),
-        row=1,
-        col=2,
+    return go.Sunburst(
+        ids=ids,
+        labels=labels,
+        parents=parents,
+        values=values,
+        branchvalues="total",
+        marker={"colors": colors, "colorscale": "RdBu", "cmid": 0},
+        hovertemplate="%{label}: %{color:+.4f} log goodput<extra></extra>",
     )
-    windows = tree["windows"]
-    figure.update_layout(
-        title=f"goodput {tree['baseline_goodput']:.1%} (baseline {windows['baseline'][0]} .. {windows['baseline'][1]})"
-        f" -> {tree['current_goodput']:.1%} (current {windows['current'][0]} .. {windows['current'][1]})",
-        showlegend=False,
-        height=620,
-    )
-    return figure

@@ -115,7 +115,7 @@ def build(con: duckdb.DuckDBPyConnection, window: Window) -> Page:
     )
     top = shown.sort("submitted", descending=True).head(8)
     rates = rolling_failure_rate(con, window, list(zip(top["team"], top["workload_class"], strict=True)))
-    fig = px.line(rates, x="hour_at", y="failure_rate", color="campaign", labels={"hour_at": ""})
+    fig = px.line(rates, x="hour_at", y="failure_rate", color="campaign", labels={"hour_at": ""}, render_mode="svg")
     fig.update_layout(height=360, yaxis_tickformat=".0%", legend_title_text="")
     page.add("Failure rate, rolling 24 hours", page.figure(fig), "The eight busiest campaigns.")
     unclassified = frame(con, "select * from marts.fct_jobs__unclassified order by last_seen_at desc")

@@ -212,7 +212,7 @@ def _explain(page: Page, con, window: Window) -> None:
     )
     page.add(
         "Why goodput moved",
-        page.figure(as_figure(tree)) + table_html(families, scroll=False, digits=4),
+        page.figure(as_figure(tree, sunburst=False)) + table_html(families, scroll=False, digits=4),
         f"{'Region ' + window.region + ': t' if window.region else 'T'}he window against the 24 hours before it: the "
         "log change of goodput split into factors, loss reasons and families; the parts add up to the whole "
         "(goodput explain).",

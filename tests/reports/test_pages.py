@@ -228,3 +228,18 @@ def test_sla_penalty_exposure_by_hand():
     body, _ = _sla(con, Window(datetime(2026, 3, 2, 9), datetime(2026, 3, 2, 12)))
     assert "$1,500<small>penalty exposure" in body
     assert "2<small>deadlines due" in body and "1<small>met" in body
+
+
+def test_pages_carry_the_small_plotly_bundle_unless_a_chart_needs_the_full_one(reports_dir):
+    """Parsing plotly.js is most of a page's load: the four reports draw only traces of Plotly's finance bundle
+    (1.3 MB); a page with a trace outside it (a sunburst) still gets the full bundle (4.8 MB)."""
+    import plotly.graph_objects as go
+
+    from pipelines.reports.page import Page, plotly_bundle, plotly_js, vendored_finance_js
+
+    for name in PAGES[1:]:
+        assert (reports_dir / name).stat().st_size < 2_000_000, name
+    assert plotly_bundle({"scatter", "bar", "indicator", "waterfall"}) == vendored_finance_js()
+    page = Page("t", "t", None, None)
+    page.figure(go.Figure(go.Sunburst(ids=["a"], labels=["a"], parents=[""], values=[1])))
+    assert plotly_bundle(page.trace_types) == plotly_js()
