@@ -12,6 +12,7 @@ import polars as pl
 from plotly.subplots import make_subplots
 
 from pipelines.reports.data import Window, frame
+from pipelines.reports.marks import mark_window
 from pipelines.reports.page import Page, table_html
 from pipelines.semantic.query import query
 
@@ -128,42 +129,7 @@ def _timeline(con, series: pl.DataFrame, alerts: pl.DataFrame, window: Window) -
     fig.add_trace(go.Scatter(x=series[time], y=series["goodput"], name="goodput", line={"width": 3}), row=1, col=1)
     for factor in FACTORS[1:]:
         fig.add_trace(go.Scatter(x=series[time], y=series[factor], name=factor.replace("_", " ")), row=2, col=1)
-    for alert in alerts.filter(pl.col("intent").is_in(["page", "ticket"])).iter_rows(named=True):
-        colour = "rgba(207,34,46,0.15)" if alert["intent"] == "page" else "rgba(191,135,0,0.12)"
-        fig.add_vrect(
-            x0=max(alert["started_at"], window.start),
-            x1=alert["resolved_at"] or window.end,
-            fillcolor=colour,
-            line_width=0,
-            annotation_text=alert["rule"],
-            annotation_position="top left",
-            annotation_font_size=9,
-        )
-    for start, end in con.execute(
-        "select start_at, end_at from staging.stg_maintenance__node_windows where start_at < ? and end_at > ? "
-        "group by all",
-        [window.end, window.start],
-    ).fetchall():
-        fig.add_vrect(
-            x0=max(start, window.start), x1=min(end, window.end), fillcolor="rgba(110,119,129,0.15)", line_width=0
-        )
-    for changed_at, component, to_version in con.execute(
-        "select changed_at, component, to_version from staging.stg_changes__events where changed_at >= ? and "
-        "changed_at < ? order by changed_at",
-        [window.start, window.end],
-    ).fetchall():
-        fig.add_vline(x=changed_at, line_dash="dot", line_color="#0969da")
-        fig.add_annotation(
-            x=changed_at,
-            y=1,
-            yref="paper",
-            text=f"{component} {to_version or ''}",
-            showarrow=False,
-            font={"size": 9, "color": "#0969da"},
-            textangle=-90,
-            xanchor="right",
-            yanchor="top",
-        )
+    mark_window(fig, con, window, alerts)
     fig.update_layout(height=520, hovermode="x unified")
     fig.update_yaxes(tickformat=".0%")
     return fig

@@ -24,8 +24,10 @@ def campaign_table(con: duckdb.DuckDBPyConnection, window: Window) -> pl.DataFra
         con,
         """
         with peaks as (
+            -- a job submitted in the window holds GPUs only after its start: hours before it need no scan
             select job_id, max(peak_mem_used_mib) / 1024.0 as peak_gpu_mem_gib,
             from intermediate.int_jobs__activity_hours
+            where hour_at >= date_trunc('hour', ?::timestamp)
             group by job_id
         )
         select j.job_id, j.team, j.workload_class, j.first_started_at, j.last_ended_at, j.final_state,
@@ -34,7 +36,7 @@ def campaign_table(con: duckdb.DuckDBPyConnection, window: Window) -> pl.DataFra
         left join peaks as p using (job_id)
         where j.submitted_at >= ? and j.submitted_at < ?
         """,
-        [window.start, window.end],
+        [window.start, window.start, window.end],
     )
     ended = pl.col("final_state").is_not_null() & pl.col("last_ended_at").is_not_null()
     recent = window.end - timedelta(hours=ROLLING_HOURS)

@@ -15,6 +15,7 @@ from pipelines.explain.render import as_figure
 from pipelines.explain.run import explain_con
 from pipelines.reports.data import Window, data_span, frame, window_or_default
 from pipelines.reports.health import alerts_in
+from pipelines.reports.marks import mark_window
 from pipelines.reports.page import Page, table_html
 from pipelines.reports.settings import reports_config
 
@@ -149,25 +150,7 @@ def _timeline(con, window: Window, alerts: pl.DataFrame) -> go.Figure:
             y = s[column] / 100 if column == "gpu_util_pct" else s[column]
             fig.add_trace(go.Scatter(x=s["at"], y=y, name=label, mode="lines"), row=i, col=1)
     fig.add_hline(y=1, line_dash="dash", line_color="#cf222e", row=1, col=1, annotation_text="SLO")
-    for alert in alerts.filter(pl.col("intent") == "page").iter_rows(named=True):
-        fig.add_vrect(
-            x0=max(alert["started_at"], window.start),
-            x1=alert["resolved_at"] or window.end,
-            fillcolor="rgba(207,34,46,0.10)",
-            line_width=0,
-        )
-    for start, end in con.execute(
-        "select distinct start_at, end_at from staging.stg_maintenance__node_windows where start_at < ? and end_at > ?",
-        [window.end, window.start],
-    ).fetchall():
-        fig.add_vrect(
-            x0=max(start, window.start), x1=min(end, window.end), fillcolor="rgba(110,119,129,0.15)", line_width=0
-        )
-    for (changed_at,) in con.execute(
-        "select changed_at from staging.stg_changes__events where changed_at >= ? and changed_at < ?",
-        [window.start, window.end],
-    ).fetchall():
-        fig.add_vline(x=changed_at, line_dash="dot", line_color="#0969da")
+    mark_window(fig, con, window, alerts, intents=("page",), labelled=False)
     fig.update_layout(height=190 * len(rows), hovermode="x unified", legend={"orientation": "h", "y": -0.05})
     return fig
 
