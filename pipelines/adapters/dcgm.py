@@ -40,9 +40,8 @@ def adapt(paths: list[Path], at: datetime | None = None, region: str = "default"
     result = Adapted()
     samples = []
     for path in paths:
-        lines = prometheus.read_file(path)
-        parsed = prometheus.parse(lines)
-        one, quarantined, ignored = _samples(path, lines, parsed, at)
+        parsed = prometheus.read_exposition(path)
+        one, quarantined, ignored = _samples(path, parsed, at)
         samples.append(one)
         result = result.add(Adapted(quarantine=quarantined, read=parsed.samples.height + parsed.bad.height))
         result.ignored += ignored
@@ -56,9 +55,7 @@ def adapt(paths: list[Path], at: datetime | None = None, region: str = "default"
     return result
 
 
-def _samples(
-    path: Path, lines: pl.DataFrame, parsed: prometheus.Exposition, at: datetime | None
-) -> tuple[pl.DataFrame, ...]:
+def _samples(path: Path, parsed: prometheus.Exposition, at: datetime | None) -> tuple[pl.DataFrame, ...]:
     """Mapped samples of one scrape with their GPU identity; the quarantined lines; the count of known DCGM fields
     that no contract column holds."""
     taken = scrape_time(path, at)
@@ -87,7 +84,7 @@ def _samples(
         .then(pl.lit("no Hostname or hostname label"))
     )
     frame = frame.with_columns(reason.alias("reason"))
-    rejected = frame.filter(pl.col("reason").is_not_null()).join(lines, on="line")
+    rejected = parsed.with_text(frame.filter(pl.col("reason").is_not_null()))
     quarantined = pl.concat(
         [bad_lines(path, parsed.bad, pl.col("reason")), bad_lines(path, rejected, pl.col("reason"))],
         how="vertical_relaxed",

@@ -62,8 +62,7 @@ def adapt(paths: list[Path], at: datetime | None = None) -> Adapted:
 
 
 def _metrics(path: Path, at: datetime | None) -> tuple[pl.DataFrame, Adapted]:
-    lines = prometheus.read_file(path)
-    parsed = prometheus.parse(lines)
+    parsed = prometheus.read_exposition(path)
     taken = scrape_time(path, at)
     samples = prometheus.with_labels(parsed.samples, ["namespace", "pod", "phase", "reason", "resource"])
     used = samples.filter(pl.col("name").is_in(list(USED)) & pl.col("pod").is_not_null())

@@ -40,8 +40,7 @@ def adapt(paths: list[Path], at: datetime | None = None, node: str | None = None
     result = Adapted()
     nodes, ports = [], []
     for path in paths:
-        lines = prometheus.read_file(path)
-        parsed = prometheus.parse(lines)
+        parsed = prometheus.read_exposition(path)
         bad = bad_lines(path, parsed.bad, pl.col("reason"))
         used = parsed.samples.filter(pl.col("name").is_in(list(USED)))
         ignored = parsed.samples.height - used.height
