@@ -1,27 +1,7 @@
 -- one row per cohort (model type, SKU, GPU count) per hour: the healthy reference step time and its parts,
 -- the median of the cohort's hourly medians over the 7 days before the hour (causal; robust to a bad hour)
-with runtime as (
-    select * from staging.stg_runtime__worker_minutes
-    where steps > 0 and step_time_s > 0
-),
-
-attempts as (
-    select job_id, attempt, model_type, sku, gpus, from intermediate.int_jobs__attempts
-),
-
-hourly as (
-    select
-        a.model_type,
-        a.sku,
-        a.gpus,
-        date_trunc('hour', r.minute_at) as hour_at,
-        median(r.step_time_s) as step_s,
-        median(r.compute_s) as compute_s,
-        median(r.dataloader_wait_s) as dataloader_s,
-        median(r.grad_sync_s) as grad_sync_s,
-    from runtime as r
-    join attempts as a on a.job_id = r.job_id and a.attempt = r.attempt
-    group by all
+with hourly as (
+    select * from intermediate.int_runtime__cohort_hours
 ),
 
 with_history as (

@@ -7,6 +7,9 @@ hand. Everything that would make the graph wrong is an error at load time that n
 from __future__ import annotations
 
 import graphlib
+import hashlib
+import json
+import os
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -26,6 +29,8 @@ ALLOWED_READS = {
     "marts": {"staging", "intermediate", "marts"},
 }
 MODELS_DIR = Path(__file__).parents[2] / "models"
+MATERIALIZATIONS = ("table", "view")
+MAX_CACHED_PARSES = 2000
 
 
 class ModelError(ValueError):
@@ -40,6 +45,7 @@ class Model:
     sql: str
     deps: frozenset[str]  # "schema.table" it reads
     config: dict = field(default_factory=dict, hash=False, compare=False)
+    params: frozenset[str] = frozenset()  # the `$` parameters its SQL takes
 
     @property
     def table(self) -> str:
@@ -49,10 +55,34 @@ class Model:
     def incremental(self) -> dict | None:
         return self.config.get("incremental")
 
+    @property
+    def materialized(self) -> str:
+        """'table', or 'view' for a model that only renames and casts: a tick would spend most of its time writing
+        the same rows again, while a view costs its readers nothing they would not pay reading the table."""
+        return self.config.get("materialized", "table")
 
-@cache  # parsing every model again on each tick costs a third of a second
+
 def table_references(sql: str, path: Path) -> frozenset[str]:
     """Qualified tables a query reads, CTE names excluded."""
+    return parse_model(sql, path)[0]
+
+
+def parse_model(sql: str, path: Path) -> tuple[frozenset[str], frozenset[str]]:
+    """The tables a model reads and the `$` parameters it takes, from one parse. Parsing all the models costs about
+    half a second, which every tick's fresh process would pay; the result of a parse that succeeded is kept on disk
+    by the SQL's hash (and sqlglot's version), so it is only paid when a model changes."""
+    key = hashlib.sha256(f"{sqlglot.__version__}\0{sql}".encode()).hexdigest()
+    cache = _parse_cache()
+    if key not in cache:
+        if len(cache) > MAX_CACHED_PARSES:  # old versions of edited models
+            cache.clear()
+        cache[key] = _parse(sql, path)
+        _save_parse_cache(cache)
+    deps, params = cache[key]
+    return frozenset(deps), frozenset(params)
+
+
+def _parse(sql: str, path: Path) -> tuple[list[str], list[str]]:
     try:
         tree = sqlglot.parse_one(sql, dialect="duckdb")
     except sqlglot.errors.ParseError as error:
@@ -69,7 +99,32 @@ def table_references(sql: str, path: Path) -> frozenset[str]:
                         f"(raw., staging., intermediate. or marts.)"
                     )
                 found.add(f"{source.db}.{source.name}")
-    return frozenset(found)
+    return sorted(found), sorted({p.name for p in tree.find_all(exp.Placeholder)})
+
+
+def _parse_cache_path() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "goodput" / "model-parses.json"
+
+
+@cache
+def _parse_cache() -> dict[str, tuple[list[str], list[str]]]:
+    try:
+        return json.loads(_parse_cache_path().read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_parse_cache(cache: dict) -> None:
+    """Best effort: an unwritable cache only costs the next process a parse. Written aside, then renamed, so a
+    process reading it never sees half a file."""
+    path = _parse_cache_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps(cache))
+        partial.replace(path)
+    except OSError:
+        pass
 
 
 def load_project(root: Path = MODELS_DIR) -> dict[str, Model]:
@@ -80,10 +135,15 @@ def load_project(root: Path = MODELS_DIR) -> dict[str, Model]:
         configs = _folder_config(folder)
         for path in sorted(folder.glob("*.sql")):
             sql = path.read_text()
-            model = Model(path.stem, layer, path, sql, table_references(sql, path), configs.get(path.stem, {}))
+            deps, params = parse_model(sql, path)
+            model = Model(path.stem, layer, path, sql, deps, configs.get(path.stem, {}), params)
             models[model.table] = model
     raw_tables = {f"raw.{name}" for name in SOURCES}
     for model in models.values():
+        if model.materialized not in MATERIALIZATIONS:
+            raise ModelError(f"{model.path}: materialized must be one of {', '.join(MATERIALIZATIONS)}")
+        if model.materialized == "view" and (model.incremental or model.params):
+            raise ModelError(f"{model.path}: a view is neither incremental nor parameterised")
         for dep in sorted(model.deps):
             schema = dep.split(".")[0]
             if dep not in models and dep not in raw_tables:

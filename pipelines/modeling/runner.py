@@ -7,10 +7,8 @@ them to the widest range, a tick or a backfill to the range it recomputes (delet
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from functools import cache
 
 import duckdb
-import sqlglot
 from sqlglot import exp
 
 from pipelines.modeling.project import Model
@@ -30,24 +28,26 @@ def aligned(window: tuple[datetime, datetime], align: str | None) -> tuple[datet
     return start, end
 
 
-@cache
-def placeholders(sql: str) -> set[str]:
-    return {p.name for p in sqlglot.parse_one(sql, dialect="duckdb").find_all(exp.Placeholder)}
-
-
 def run_model(con: duckdb.DuckDBPyConnection, model: Model, window: tuple[datetime, datetime] | None = None) -> int:
     """Materialise the model; with a window, an incremental model recomputes only that range. Returns rows written."""
     con.execute(f"create schema if not exists {model.layer}")
     if window is not None and model.incremental:
         window = aligned(window, model.incremental.get("align"))
     params = dict(zip(("window_start", "window_end"), window or FULL_WINDOW, strict=True))
-    params = {k: v for k, v in params.items() if k in placeholders(model.sql)}
+    params = {k: v for k, v in params.items() if k in model.params}
     target = exp.to_table(model.table).sql("duckdb")
-    exists = con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+    kind = con.execute(
+        "select any_value(table_type) from information_schema.tables where table_schema = ? and table_name = ?",
         [model.layer, model.name],
     ).fetchall()[0][0]
-    if window is not None and model.incremental and exists:
+    if model.materialized == "view":
+        if kind == "BASE TABLE":  # built as a table before
+            con.execute(f"drop table {target}")
+        con.execute(f"create or replace view {target} as {model.sql}")
+        return con.execute(f"select count(*) from {target}").fetchall()[0][0]
+    if kind == "VIEW":
+        con.execute(f"drop view {target}")
+    if window is not None and model.incremental and kind is not None:
         written = _replace_window(con, model, target, window, params)
         if written is not None:
             return written

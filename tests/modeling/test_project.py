@@ -76,3 +76,54 @@ def test_every_model_transpiles_to_a_distributed_engine(dialect):
     for model in load_project().values():
         out = sqlglot.transpile(model.sql, read="duckdb", write=dialect, unsupported_level=sqlglot.ErrorLevel.RAISE)
         assert out and out[0]
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ("materialized: snapshot", "materialized must be one of table, view"),
+        ("materialized: view\n    incremental: {time_column: ts}", "a view is neither incremental nor parameterised"),
+    ],
+)
+def test_a_bad_materialization_is_an_error_that_names_the_file(tmp_path, settings, message):
+    path = write(tmp_path, "staging", "stg_a", "select * from raw.inventory")
+    (path.parent / "_models.yml").write_text(f"models:\n  stg_a:\n    {settings}\n")
+    with pytest.raises(ModelError, match=f"stg_a.sql: {message}"):
+        load_project(tmp_path)
+
+
+def test_a_model_turned_into_a_view_replaces_its_table_and_back(tmp_path):
+    import duckdb
+
+    from pipelines.modeling.runner import run_model
+
+    write(tmp_path, "staging", "stg_a", "select 1 as gpu_id union all select 2")
+    con = duckdb.connect()
+    kind = "select table_type from information_schema.tables where table_name = 'stg_a'"
+    assert run_model(con, load_project(tmp_path)["staging.stg_a"]) == 2
+    assert con.sql(kind).fetchall() == [("BASE TABLE",)]
+    (tmp_path / "staging" / "_models.yml").write_text("models:\n  stg_a:\n    materialized: view\n")
+    assert run_model(con, load_project(tmp_path)["staging.stg_a"]) == 2
+    assert con.sql(kind).fetchall() == [("VIEW",)]
+    (tmp_path / "staging" / "_models.yml").write_text("models:\n  stg_a: {}\n")
+    assert run_model(con, load_project(tmp_path)["staging.stg_a"]) == 2
+    assert con.sql(kind).fetchall() == [("BASE TABLE",)]
+
+
+def test_a_parse_is_kept_on_disk_and_a_changed_model_is_parsed_again(tmp_path, monkeypatch):
+    from pipelines.modeling import project
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    project._parse_cache.cache_clear()
+    calls = []
+    real = project._parse
+    monkeypatch.setattr(project, "_parse", lambda sql, path: calls.append(sql) or real(sql, path))
+    sql = "select * from staging.a where t >= $window_start"
+    assert project.parse_model(sql, Path("x.sql")) == ({"staging.a"}, {"window_start"})
+    project._parse_cache.cache_clear()  # a new process reads the file
+    assert project.parse_model(sql, Path("x.sql")) == ({"staging.a"}, {"window_start"})
+    assert project.parse_model(sql + " and k = 1", Path("x.sql"))[0] == {"staging.a"}
+    assert len(calls) == 2 and (tmp_path / "cache" / "goodput" / "model-parses.json").exists()
+    with pytest.raises(ModelError, match="y.sql: SQL does not parse"):  # errors are never kept
+        project.parse_model("select from where", Path("y.sql"))
+    project._parse_cache.cache_clear()

@@ -1,0 +1,28 @@
+-- one row per cohort (model type, SKU, GPU count) per hour: the median step time and its parts over the cohort's
+-- healthy worker-minutes; kept apart from the reference so a tick recomputes only its own hours
+with runtime as (
+    select * from staging.stg_runtime__worker_minutes
+    where steps > 0 and step_time_s > 0
+        and minute_at >= $window_start and minute_at < $window_end
+),
+
+attempts as (
+    select job_id, attempt, model_type, sku, gpus, from intermediate.int_jobs__attempts
+),
+
+final as (
+    select
+        a.model_type,
+        a.sku,
+        a.gpus,
+        date_trunc('hour', r.minute_at) as hour_at,
+        median(r.step_time_s) as step_s,
+        median(r.compute_s) as compute_s,
+        median(r.dataloader_wait_s) as dataloader_s,
+        median(r.grad_sync_s) as grad_sync_s,
+    from runtime as r
+    join attempts as a on a.job_id = r.job_id and a.attempt = r.attempt
+    group by all
+)
+
+select * from final
