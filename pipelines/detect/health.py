@@ -4,7 +4,7 @@ validated by the config, never as text."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import duckdb
 import polars as pl
@@ -29,17 +29,12 @@ KEYS = ["gpu_id", "node_id", "region", "sku"]
 ROLLING = {"ecc_corrected_5min": ("ecc_corrected_count", 5)}
 
 
-MINUTES = "_health_minutes"  # a temp table: the window's GPU minutes with every signal, read by each rule
-MATERIALIZE_UP_TO = timedelta(hours=48)
-
-
-def _minutes(signals: set[str], window: tuple[datetime, datetime]) -> exp.Select:
-    """GPU minutes with the signals, outside planned maintenance, in the window: joined once for every rule (each
-    rule joining them again cost a tenth of a second, nine times a tick)."""
-    start, end = (exp.cast(exp.Literal.string(moment.isoformat()), "timestamp") for moment in window)
-    values = [sqlglot.parse_one(SIGNALS[s], read="duckdb").as_(s) for s in sorted(signals)]
-    return (
-        exp.select("g.gpu_id", "g.node_id", "d.region", "d.sku", "g.minute_at", *values)
+def _telemetry(signal: str, prefilter: exp.Expression | None) -> exp.Select:
+    """GPU minutes with the signal, outside planned maintenance, in the window ($start, $end)."""
+    base, minutes = ROLLING.get(signal, (signal, 0))
+    value = sqlglot.parse_one(SIGNALS[base], read="duckdb")
+    query = (
+        exp.select("g.gpu_id", "g.node_id", "d.region", "d.sku", "g.minute_at", value.as_("value"))
         .from_("staging.stg_gpu_telemetry__minutes as g")
         .join("marts.dim_gpus as d", on="d.gpu_id = g.gpu_id")
         .join(
@@ -47,15 +42,8 @@ def _minutes(signals: set[str], window: tuple[datetime, datetime]) -> exp.Select
             on="m.node_id = g.node_id and m.minute_at = g.minute_at",
             join_type="anti",
         )
-        .where(exp.column("minute_at", "g") >= start, exp.column("minute_at", "g") < end)
+        .where("g.minute_at >= $start and g.minute_at < $end")
     )
-
-
-def _telemetry(signal: str, prefilter: exp.Expression | None) -> exp.Select:
-    """The window's minutes (from the temp table) with one signal as `value`."""
-    base, minutes = ROLLING.get(signal, (signal, 0))
-    value = exp.column(base)
-    query = exp.select(*KEYS, "minute_at", value.as_("value")).from_(MINUTES)
     if prefilter is not None:
         query = query.where(prefilter.transform(lambda n: value.copy() if n == exp.column("value") else n))
     if not minutes:
@@ -102,7 +90,8 @@ def rule_hits(
         )
         with_threshold = exp.select("*", threshold.as_("threshold")).from_(inner.subquery("t"))
         query = exp.select(*KEYS, "minute_at", "value", "threshold").from_(with_threshold.subquery("h")).where(held)
-    frame = fetch(con, query.sql("duckdb"))
+    sql = query.sql("duckdb")
+    frame = fetch(con, sql.replace("$start", "$1").replace("$end", "$2"), list(window))
     return frame.with_columns(pl.col("value").cast(pl.Float64), pl.col("threshold").cast(pl.Float64))
 
 
@@ -111,19 +100,6 @@ def health_episodes(
 ) -> pl.DataFrame:
     """Episodes of every health rule per GPU, with the rule's name."""
     skus = fetch(con, "select distinct sku from marts.dim_gpus order by sku")["sku"].to_list()
-    signals = {ROLLING.get(rule.signal, (rule.signal, 0))[0] for rule in config.rules.values()}
-    signals |= set(config.trends)  # a trend reads its signal itself (ECC through its 5-minute sum)
-    sql = _minutes(signals, window).sql("duckdb")
-    # a tick's day of minutes is held in memory once; a replay of weeks is read again by each rule instead
-    kind = "table" if window[1] - window[0] <= MATERIALIZE_UP_TO else "view"
-    con.execute(f"create or replace temp {kind} {MINUTES} as {sql}")
-    try:
-        return _episodes(con, config, skus, window)
-    finally:
-        con.execute(f"drop {kind} if exists {MINUTES}")
-
-
-def _episodes(con, config: HealthConfig, skus: list[str], window: tuple[datetime, datetime]) -> pl.DataFrame:
     frames = []
     for name, rule in config.rules.items():
         hits = rule_hits(con, rule, skus, window)
@@ -152,5 +128,6 @@ def trend_episodes(con, signal, trend, rule: HealthRule, skus, window, delay_min
         .from_(fitted.subquery("f"))
         .where(f"slope >= {trend.min_slope_per_min} and value < threshold and {eta} <= {trend.horizon_min}")
     )
-    hits = fetch(con, query.sql("duckdb")).with_columns(pl.col("value").cast(pl.Float64))
+    sql = query.sql("duckdb").replace("$start", "$1").replace("$end", "$2")
+    hits = fetch(con, sql, list(window)).with_columns(pl.col("value").cast(pl.Float64))
     return episodes(hits, KEYS, trend.persistence_min, window[1], delay_min=delay_min)
