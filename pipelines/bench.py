@@ -245,9 +245,51 @@ def _add_tick(landing: Path, number: int) -> tuple[str, str]:
             f"where ts > ?::timestamp - interval 5 minute) to '{target}' (format parquet)",
             [str(landing / source / "*" / "*.parquet"), end],
         )
+    _add_ends(con, landing, end, number)
     con.close()
     start = end + timedelta(minutes=1)
     return start.isoformat(), (start + timedelta(minutes=5)).isoformat()
+
+
+ENDS_SQL = """
+with events as (select * from read_parquet($events)),
+ended as (select job_id, attempt from events where event_type = 'ended'),
+running as (
+    select s.*, row_number() over (order by hash(s.job_id, s.attempt)) as pick
+    from events as s anti join ended as e on e.job_id = s.job_id and e.attempt = s.attempt
+    where s.event_type = 'started' and s.event_at <= $end
+),
+rates as (
+    -- ends of each kind per five minutes, as the data has them
+    select state, round(count(*) * 5.0 / (date_diff('minute', min(min(event_at)) over (), $end) + 1)) as per_tick
+    from events where event_type = 'ended' group by state
+),
+slots as (
+    select state, sum(per_tick) over (order by state) - per_tick as first, per_tick from rates
+)
+select r.* exclude (pick) replace (
+    'ended' as event_type,
+    $end + to_minutes(1 + r.pick % 5) as event_at,
+    s.state as state,
+    case when s.state = 'completed' then 0 else 1 end as exit_code,
+    case when s.state = 'completed' then null else 'bench tick: ' || s.state end as reason
+)
+from running as r join slots as s on r.pick > s.first and r.pick <= s.first + s.per_tick
+"""
+
+
+def _add_ends(con, landing: Path, end, number: int) -> None:
+    """The tick's scheduler events: running attempts end in the five new minutes, as many of each kind (completed,
+    failed, cancelled, ...) as the data ends per five minutes; an attempt that did not complete makes the tick
+    restate its minutes since the last checkpoint, as a real tick does."""
+    folder = landing / "scheduler_events" / f"date={(end + timedelta(minutes=5)).date().isoformat()}"
+    folder.mkdir(parents=True, exist_ok=True)
+    frame = con.sql(
+        ENDS_SQL, params={"events": str(landing / "scheduler_events" / "*" / "*.parquet"), "end": end}
+    ).to_arrow_table()
+    import pyarrow.parquet as pq
+
+    pq.write_table(frame, folder / f"tick-{number}.parquet")
 
 
 PARSER_SAMPLES = 1_000_000

@@ -76,35 +76,37 @@ def _replace_window(con, model: Model, target: str, window, params: dict) -> int
 
 
 RESTATE_SQL = """
-with starts as (
+with failed as (
+    -- attempts that ended without completing from the window on: their work since the last checkpoint is lost
+    select job_id, attempt, from raw.scheduler_events
+    where event_type = 'ended' and event_at >= $window_start and state <> 'completed'
+),
+starts as (
     select job_id, attempt, min(event_at) as started_at from raw.scheduler_events
     where event_type = 'started' and event_at < $window_start group by all
 ),
-ends as (
-    select job_id, attempt, min(event_at) as ended_at from raw.scheduler_events
-    where event_type = 'ended' group by all
-),
-open_attempts as (
+restated as (
     -- only jobs that report steps can lose work after a checkpoint
     select s.job_id, s.attempt, s.started_at from starts as s
-    left join ends as e on e.job_id = s.job_id and e.attempt = s.attempt
+    join failed as f on f.job_id = s.job_id and f.attempt = s.attempt
     join raw.job_metadata as j on j.job_id = s.job_id
-    where (e.ended_at is null or e.ended_at >= $window_start) and coalesce(j.reports_steps, true)
+    where coalesce(j.reports_steps, true)
 ),
 checkpoints as (
     select job_id, attempt, max(ts) as checkpoint_at from raw.job_runtime_metrics
     where checkpoint_s > 0 and ts < $window_start group by all
 )
 select min(coalesce(c.checkpoint_at, a.started_at))
-from open_attempts as a
+from restated as a
 left join checkpoints as c on c.job_id = a.job_id and c.attempt = a.attempt
 """
 MAX_RESTATEMENT = timedelta(hours=6)  # work lost further back than this is not restated by a tick
 
 
 def restatement_window(con: duckdb.DuckDBPyConnection, window: tuple[datetime, datetime]) -> tuple[datetime, datetime]:
-    """Widen a tick back to the last checkpoint of every attempt still open at its start: if such an attempt fails
-    in the tick, its work since that checkpoint is lost, and those earlier minutes must be restated."""
+    """Widen a tick back to the last checkpoint of every attempt that was open at its start and has failed since:
+    its work since that checkpoint is lost, and those earlier minutes must be restated. (An attempt still running
+    is restated by the tick that sees it fail; widening for every open attempt recomputed six hours each tick.)"""
     (earliest,) = con.execute(RESTATE_SQL, {"window_start": window[0]}).fetchall()[0]
     if earliest is None:
         return window

@@ -77,3 +77,42 @@ def test_windows_align_to_the_rollup_grain():
     assert aligned(window, "5min") == (datetime(2026, 3, 2, 9, 5), datetime(2026, 3, 2, 17, 45))
     assert aligned(window, "hour") == (datetime(2026, 3, 2, 9), datetime(2026, 3, 2, 18))
     assert aligned(window, "day") == (datetime(2026, 3, 2), datetime(2026, 3, 3))
+
+
+def test_a_tick_restates_back_to_the_last_checkpoint_of_the_attempts_that_failed_since():
+    """Worked by hand: A (checkpoint 10:20) fails in the tick; B is still running, C completed, D (no checkpoint,
+    started 10:30) failed, E (no checkpoint since 02:00) failed, which the six-hour cap cuts to 04:45."""
+    con = duckdb.connect()
+    con.execute("create schema raw")
+    con.execute(
+        "create table raw.scheduler_events (job_id varchar, attempt int, event_type varchar, event_at timestamp,"
+        " state varchar)"
+    )
+    con.execute("create table raw.job_metadata (job_id varchar, reports_steps boolean)")
+    con.execute("create table raw.job_runtime_metrics (job_id varchar, attempt int, ts timestamp, checkpoint_s double)")
+    t = lambda hhmm: datetime(2026, 3, 2, int(hhmm[:2]), int(hhmm[3:]))  # noqa: E731
+    events = [
+        ("A", "started", "10:00", None), ("A", "ended", "10:50", "failed"),
+        ("B", "started", "09:00", None),
+        ("C", "started", "10:00", None), ("C", "ended", "10:50", "completed"),
+        ("D", "started", "10:30", None), ("D", "ended", "10:47", "cancelled"),
+        ("E", "started", "02:00", None), ("E", "ended", "10:55", "failed"),
+    ]  # fmt: skip
+    con.executemany(
+        "insert into raw.scheduler_events values (?, 1, ?, ?, ?)", [(j, e, t(a), s) for j, e, a, s in events]
+    )
+    con.executemany("insert into raw.job_metadata values (?, true)", [(j,) for j in "ABCD"] + [("E",)])
+    con.executemany(
+        "insert into raw.job_runtime_metrics values (?, 1, ?, 30.0)", [("A", t("10:20")), ("B", t("09:10"))]
+    )
+
+    def tick(start: str, reporting: list[str]) -> datetime:
+        """Where a tick from `start` restates from, when only the `reporting` jobs report steps."""
+        con.execute("update raw.job_metadata set reports_steps = job_id in (select unnest(?))", [reporting])
+        return restatement_window(con, (t(start), FULL_WINDOW[1]))[0]
+
+    assert tick("10:45", ["A", "B", "C", "D"]) == t("10:20")  # A's checkpoint; B is still running
+    assert tick("10:45", ["B", "C", "D"]) == t("10:30")  # D: no checkpoint, from its start
+    assert tick("10:45", ["B", "C"]) == t("10:45")  # nothing failed: the tick's own window
+    assert tick("10:45", ["A", "D", "E"]) == t("04:45")  # E from 02:00, capped at six hours
+    assert tick("10:51", ["A", "D"]) == t("10:51")  # A and D failed before this tick: restated already
