@@ -177,9 +177,14 @@ def _parse_pieces(pieces: pl.DataFrame) -> Exposition:
     fast = fast.with_columns(
         pl.col("raw_value").cast(pl.Float64, strict=False).alias("value"),
         pl.col("raw_ts").cast(pl.Int64, strict=False).alias("ts_ms"),
-    ).with_columns(_reason().alias("reason"))
-    samples = fast.filter(pl.col("reason").is_null()).select("line", "name", "labels", "value", "ts_ms")
-    bad = fast.filter(pl.col("reason").is_not_null()).select("line", "reason")
+    )
+    # a cut sample whose value and timestamp cast is a sample (text with a brace or a quote is no number); only the
+    # others need a reason, worked out on them alone
+    suspect = pl.col("value").is_null() | (pl.col("raw_ts").is_not_null() & pl.col("ts_ms").is_null())
+    bad = fast.filter(suspect).select("line", _reason().alias("reason"))
+    if bad.height:
+        fast = fast.filter(~suspect)
+    samples = fast.select("line", "name", "labels", "value", "ts_ms")
     bad = bad.join(_text_of(pieces, bad, text), on="line", how="left")
     if general.samples.height:
         samples = pl.concat([samples, general.samples]).sort("line")

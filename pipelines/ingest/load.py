@@ -21,6 +21,7 @@ from pipelines.ingest.validate import col, reason_sql, typed_batch_sql
 RAW = "raw"
 MANIFEST = "raw._files"
 QUARANTINE = "raw._quarantine"
+REPLACED = "raw._replaced"  # files whose earlier rows gave way to new content: models keyed on rows must rebuild
 LANDING_SUFFIXES = (".parquet",)
 ADAPTER_QUARANTINE = "_quarantine"  # landing folder of the lines `goodput ingest` could not use
 MEMORY_LIMIT = os.environ.get("GOODPUT_DUCKDB_MEMORY", "5GB")
@@ -96,6 +97,7 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection, only: list[Source] | None 
         accepted_rows bigint, quarantined_rows bigint, error varchar, loaded_at timestamp)""")
     con.execute(f"""create table if not exists {QUARANTINE} (
         source varchar, file varchar, row_number bigint, reason varchar, record json, quarantined_at timestamp)""")
+    con.execute(f"create table if not exists {REPLACED} (source varchar, file varchar, replaced_at timestamp)")
 
 
 def _add_new_columns(con: duckdb.DuckDBPyConnection, source: Source) -> None:
@@ -164,6 +166,7 @@ def load_source(
         con.execute("begin transaction")
         if seen:  # replaced in place: its earlier rows give way to the new content
             _forget(con, source, str(path))
+            con.execute(f"insert into {REPLACED} values (?, ?, ?)", [source.name, str(path), now])
         result = FileResult(str(path), error=error) if error else _load_batch(con, source, path, now)
         con.execute(
             f"insert into {MANIFEST} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

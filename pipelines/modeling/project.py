@@ -6,6 +6,7 @@ hand. Everything that would make the graph wrong is an error at load time that n
 
 from __future__ import annotations
 
+import dataclasses
 import graphlib
 import hashlib
 import json
@@ -46,6 +47,7 @@ class Model:
     deps: frozenset[str]  # "schema.table" it reads
     config: dict = field(default_factory=dict, hash=False, compare=False)
     params: frozenset[str] = frozenset()  # the `$` parameters its SQL takes
+    sources: frozenset[str] = frozenset()  # the raw tables it depends on, directly or through other models
 
     @property
     def table(self) -> str:
@@ -153,7 +155,14 @@ def load_project(root: Path = MODELS_DIR) -> dict[str, Model]:
                     f"{model.path}: a {model.layer} model may not read {dep} "
                     f"(allowed: {', '.join(sorted(ALLOWED_READS[model.layer]))})"
                 )
-    build_order(models)
+    order = build_order(models)
+    for name in order:  # upstream first, so each model's sources are known before its readers'
+        model = models[name]
+        sources = {d for d in model.deps if d in raw_tables}
+        sources |= {s for d in model.deps if d in models for s in models[d].sources}
+        models[name] = dataclasses.replace(model, sources=frozenset(sources))
+        if model.incremental and "unique_key" in model.incremental and "time_column" in model.incremental:
+            raise ModelError(f"{model.path}: an incremental model has a time_column or a unique_key, not both")
     return models
 
 

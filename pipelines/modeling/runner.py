@@ -47,6 +47,8 @@ def run_model(con: duckdb.DuckDBPyConnection, model: Model, window: tuple[dateti
         return con.execute(f"select count(*) from {target}").fetchall()[0][0]
     if kind == "VIEW":
         con.execute(f"drop view {target}")
+    if model.incremental and "unique_key" in model.incremental:
+        return _run_by_key(con, model, target, kind, window)
     if window is not None and model.incremental and kind is not None:
         written = _replace_window(con, model, target, window, params)
         if written is not None:
@@ -55,6 +57,98 @@ def run_model(con: duckdb.DuckDBPyConnection, model: Model, window: tuple[dateti
     full = {k: v for k, v in full.items() if k in params}
     con.execute(f"create or replace table {target} as {model.sql}", full or None)
     return con.execute(f"select count(*) from {target}").fetchall()[0][0]
+
+
+WATERMARKS = "control.model_watermarks"
+
+
+def _run_by_key(con, model: Model, target: str, kind: str | None, window) -> int:
+    """A model whose rows each belong to one key (a job): a tick recomputes only the keys whose raw rows arrived
+    since the model last ran (late scheduler events included, which no time window catches). A change it cannot
+    trace to keys (new rows in a source without the key, a landing file replaced in place) rebuilds it whole."""
+    key = model.incremental["unique_key"]
+    con.execute("create schema if not exists control")
+    con.execute(f"create table if not exists {WATERMARKS} (model varchar primary key, loaded_through timestamp)")
+    through = _loaded_through(con, model)
+    marked = con.execute(f"select loaded_through from {WATERMARKS} where model = ?", [model.table]).fetchall()
+    keys = None
+    if window is not None and kind == "BASE TABLE" and marked and marked[0][0] is not None:
+        keys = _changed_keys(con, model, key, marked[0][0])
+    written = None if keys is None else _replace_keys(con, model, target, key, keys)
+    if written is None:
+        con.execute(f"create or replace table {target} as {model.sql}")
+        written = con.execute(f"select count(*) from {target}").fetchall()[0][0]
+    con.execute(f"insert or replace into {WATERMARKS} values (?, ?)", [model.table, through])
+    return written
+
+
+def _loaded_through(con, model: Model) -> datetime | None:
+    """When the newest raw row this run sees was loaded."""
+    newest = [
+        con.execute(f"select max(_loaded_at) from {exp.to_table(source).sql('duckdb')}").fetchall()[0][0]
+        for source in sorted(model.sources)
+    ]
+    return max((n for n in newest if n is not None), default=None)
+
+
+def _changed_keys(con, model: Model, key: str, since: datetime) -> exp.Query | None:
+    """A query of the keys with raw rows loaded after `since` (each load stamps its rows with its own start time, and
+    a later tick's load starts later), or None when the change cannot be traced to keys."""
+    if _exists(con, "raw", "_replaced"):
+        replaced = con.execute(
+            "select count(*) from raw._replaced where replaced_at > ? and 'raw.' || source in (select unnest(?))",
+            [since, sorted(model.sources)],
+        ).fetchall()[0][0]
+        if replaced:
+            return None
+    queries = []
+    for source in sorted(model.sources):
+        schema, name = source.split(".")
+        columns = {
+            row[0]
+            for row in con.execute(
+                "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+                [schema, name],
+            ).fetchall()
+        }
+        arrived = exp.column("_loaded_at") > exp.cast(exp.Literal.string(since.isoformat()), "timestamp")
+        if key in columns:
+            queries.append(exp.select(exp.column(key)).from_(exp.to_table(source)).where(arrived))
+        elif con.execute(exp.select("count(*)").from_(exp.to_table(source)).where(arrived).sql("duckdb")).fetchall()[0][
+            0
+        ]:
+            return None
+    if not queries:
+        return exp.select(exp.column(key)).from_(exp.to_table(sorted(model.sources)[0])).where("false")
+    union = queries[0]
+    for query in queries[1:]:
+        union = exp.union(union, query, distinct=True)
+    return union
+
+
+def _exists(con, schema: str, table: str) -> bool:
+    found = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
+    ).fetchall()
+    return bool(found[0][0])
+
+
+def _replace_keys(con, model: Model, target: str, key: str, keys: exp.Query) -> int | None:
+    """Delete the changed keys' rows and insert them again; None when the table no longer has the model's columns."""
+    column = exp.to_identifier(key, quoted=True).sql("duckdb")
+    con.execute(f"create or replace temp table _changed_keys as {keys.sql('duckdb')}")
+    con.execute("begin transaction")
+    try:
+        con.execute(f"delete from {target} where {column} in (select {column} from _changed_keys)")
+        written = con.execute(
+            f"insert into {target} select * from ({model.sql}) where {column} in (select {column} from _changed_keys)"
+        ).fetchall()[0][0]
+    except (duckdb.BinderException, duckdb.ConversionException):
+        con.execute("rollback")
+        return None
+    con.execute("commit")
+    con.execute("drop table _changed_keys")
+    return written
 
 
 def _replace_window(con, model: Model, target: str, window, params: dict) -> int | None:

@@ -116,3 +116,47 @@ def test_a_tick_restates_back_to_the_last_checkpoint_of_the_attempts_that_failed
     assert tick("10:45", ["B", "C"]) == t("10:45")  # nothing failed: the tick's own window
     assert tick("10:45", ["A", "D", "E"]) == t("04:45")  # E from 02:00, capped at six hours
     assert tick("10:51", ["A", "D"]) == t("10:51")  # A and D failed before this tick: restated already
+
+
+def test_a_model_incremental_by_key_recomputes_the_keys_whose_rows_arrived_and_rebuilds_on_other_changes(tmp_path):
+    """Late rows of job A and a new job C recompute A and C only; a new row in a source without the key, or a
+    landing file replaced in place, rebuilds the whole table; every step equals a full rebuild."""
+    from pipelines.modeling.project import load_project as load
+
+    sql = (
+        "select e.job_id, sum(e.v) as total, count(i.gpu_id) as gpus from raw.scheduler_events as e "
+        "left join raw.inventory as i on i.gpu_id = e.job_id group by e.job_id"
+    )
+    folder = tmp_path / "staging"
+    folder.mkdir()
+    (folder / "stg_totals.sql").write_text(sql)
+    (folder / "_models.yml").write_text("models:\n  stg_totals:\n    incremental: {unique_key: job_id}\n")
+    model = load(tmp_path)["staging.stg_totals"]
+    assert model.sources == {"raw.scheduler_events", "raw.inventory"}
+    con = duckdb.connect()
+    con.execute("create schema raw")
+    con.execute("create table raw.scheduler_events (job_id varchar, v int, _loaded_at timestamp)")
+    con.execute("create table raw.inventory (gpu_id varchar, _loaded_at timestamp)")
+    con.execute("create table raw._replaced (source varchar, file varchar, replaced_at timestamp)")
+    at = lambda hour: datetime(2026, 3, 2, hour)  # noqa: E731
+    tick = (at(0), FULL_WINDOW[1])
+
+    def rows():
+        return sorted(con.execute("select * from staging.stg_totals").fetchall())
+
+    def full():
+        return sorted(con.execute(sql).fetchall())
+
+    con.executemany("insert into raw.scheduler_events values (?, ?, ?)", [("A", 1, at(1)), ("B", 2, at(1))])
+    assert run_model(con, model) == 2 and rows() == full() == [("A", 1, 0), ("B", 2, 0)]
+    con.executemany("insert into raw.scheduler_events values (?, ?, ?)", [("A", 10, at(2)), ("C", 5, at(2))])
+    assert run_model(con, model, tick) == 2  # A and C, not B
+    assert rows() == full() == [("A", 11, 0), ("B", 2, 0), ("C", 5, 0)]
+    assert run_model(con, model, tick) == 0  # nothing arrived since
+    con.execute("insert into raw.inventory values ('B', ?)", [at(3)])
+    assert run_model(con, model, tick) == 3  # no job_id in the inventory: everything
+    assert rows() == full() == [("A", 11, 0), ("B", 2, 1), ("C", 5, 0)]
+    con.execute("delete from raw.scheduler_events where job_id = 'C'")
+    con.execute("insert into raw._replaced values ('scheduler_events', 'part-0.parquet', ?)", [at(4)])
+    assert run_model(con, model, tick) == 2  # C's rows went with a replaced file: a rebuild drops it
+    assert rows() == full() == [("A", 11, 0), ("B", 2, 1)]
