@@ -147,6 +147,13 @@ def _parse_pieces(pieces: pl.DataFrame) -> Exposition:
         a.fill_null(""), pl.concat_str(pl.lit("}"), b).fill_null(""), pl.concat_str(pl.lit("}"), c).fill_null("")
     ).alias("text")
     common = b.is_not_null() & c.is_null()  # a comment with one `}` is caught below by its name
+    blanks = b.str.count_matches(" ", literal=True)
+    if pieces.select((blanks.filter(common) == 1).all()).item():  # no timestamps (what exporters write): one blank
+        value = pl.struct(b.str.slice(1).alias("raw_value"), pl.lit(None, pl.String).alias("raw_ts"))
+        spaced = b.str.starts_with(" ") & ~b.str.contains("\t", literal=True)
+    else:
+        value = b.str.strip_prefix(" ").str.splitn(" ", 2).struct.rename_fields(["raw_value", "raw_ts"])
+        spaced = b.str.starts_with(" ") & ~b.str.ends_with(" ") & ~b.str.contains("\t", literal=True)
     fast = (
         pieces.lazy()
         .filter(common)
@@ -154,23 +161,23 @@ def _parse_pieces(pieces: pl.DataFrame) -> Exposition:
             "line",
             a.str.len_bytes().alias("_len"),
             a.str.split_exact("{", 1).struct.rename_fields(["name", "labels"]).alias("_head"),  # faster than splitn
-            b.str.strip_prefix(" ").str.splitn(" ", 2).struct.rename_fields(["raw_value", "raw_ts"]).alias("_tail"),
-            (b.str.starts_with(" ") & ~b.str.ends_with(" ") & ~b.str.contains("\t", literal=True)).alias("_blanks"),
+            value.alias("_tail"),
+            spaced.alias("_blanks"),
         )
     )
-    rest = pieces.lazy().filter(~common).select("line", text)
-    fast, rest = pl.collect_all([fast.unnest("_head", "_tail"), rest])
-    valid = _valid_names(fast)
     whole = pl.col("name").str.len_bytes() + 1 + pl.col("labels").str.len_bytes() == pl.col("_len")  # one `{`
-    clean = (
+    shaped = (
         whole.fill_null(False)
-        & pl.col("name").is_in(valid)
         & pl.col("_blanks")
         & (pl.col("raw_value") != "")
         & ~pl.col("raw_ts").str.contains(" ", literal=True).fill_null(False)
     )
-    unclean = fast.filter(~clean).select("line")
-    if unclean.height:
+    fast = fast.unnest("_head", "_tail").with_columns(shaped.alias("_shaped"))
+    rest = pieces.lazy().filter(~common).select("line", text)
+    fast, rest = pl.collect_all([fast, rest])
+    clean = pl.col("_shaped") & pl.col("name").is_in(_valid_names(fast))
+    if not fast.select(clean.all()).item():
+        unclean = fast.filter(~clean).select("line")
         rest = pl.concat([rest, _text_of(pieces, unclean, text)]).sort("line")
         fast = fast.filter(clean)
     general = parse(rest)
@@ -185,7 +192,10 @@ def _parse_pieces(pieces: pl.DataFrame) -> Exposition:
     if bad.height:
         fast = fast.filter(~suspect)
     samples = fast.select("line", "name", "labels", "value", "ts_ms")
-    bad = bad.join(_text_of(pieces, bad, text), on="line", how="left")
+    if bad.height:
+        bad = bad.join(_text_of(pieces, bad, text), on="line", how="left")
+    else:
+        bad = bad.with_columns(pl.lit(None, pl.String).alias("text"))
     if general.samples.height:
         samples = pl.concat([samples, general.samples]).sort("line")
     if general.bad.height:
