@@ -114,9 +114,9 @@ def _changed_keys(con, model: Model, key: str, since: datetime) -> exp.Query | N
         arrived = exp.column("_loaded_at") > exp.cast(exp.Literal.string(since.isoformat()), "timestamp")
         if key in columns:
             queries.append(exp.select(exp.column(key)).from_(exp.to_table(source)).where(arrived))
-        elif con.execute(exp.select("count(*)").from_(exp.to_table(source)).where(arrived).sql("duckdb")).fetchall()[0][
-            0
-        ]:
+            continue
+        unkeyed = exp.select("count(*)").from_(exp.to_table(source)).where(arrived).sql("duckdb")
+        if con.execute(unkeyed).fetchall()[0][0]:
             return None
     if not queries:
         return exp.select(exp.column(key)).from_(exp.to_table(sorted(model.sources)[0])).where("false")
