@@ -140,33 +140,36 @@ def load_source(
     """Load every new or replaced landing file of one source; never raises for bad data."""
     ensure_raw_schema(con, [source, *(SOURCES[ref.source] for ref in source.references)])
     now = now or datetime.now(UTC).replace(tzinfo=None)
+    # files are known by their absolute path: the same landing named another way (relative, through a link) must not
+    # load every file again, which would quarantine all of their rows as duplicates
+    landing = Path(landing).resolve()
     known = {
-        file: (size, modified, digest)
+        str(Path(file).resolve()): (file, size, modified, digest)  # and the name it was stored under
         for file, size, modified, digest in con.execute(
             f"select file, size_bytes, modified_ns, content_hash from {MANIFEST} where source = ?", [source.name]
         ).fetchall()
     }
     report = LoadReport(source.name)
-    for path in landing_files(Path(landing), source):
+    for path in landing_files(landing, source):
         report.files_seen += 1
         stat = path.stat()
         seen = known.get(str(path))
-        if seen and seen[:2] == (stat.st_size, stat.st_mtime_ns):
+        if seen and seen[1:3] == (stat.st_size, stat.st_mtime_ns):
             report.files_skipped += 1
             continue
         digest = _content_hash(path)
-        if seen and seen[2] == digest:  # rewritten with the same bytes (a re-run of a simulation)
+        if seen and seen[3] == digest:  # rewritten with the same bytes (a re-run of a simulation)
             con.execute(
                 f"update {MANIFEST} set modified_ns = ? where source = ? and file = ?",
-                [stat.st_mtime_ns, source.name, str(path)],
+                [stat.st_mtime_ns, source.name, seen[0]],
             )
             report.files_skipped += 1
             continue
         error = _read_batch(con, path)  # outside the transaction: a failed read must not abort it
         con.execute("begin transaction")
         if seen:  # replaced in place: its earlier rows give way to the new content
-            _forget(con, source, str(path))
-            con.execute(f"insert into {REPLACED} values (?, ?, ?)", [source.name, str(path), now])
+            _forget(con, source, seen[0])
+            con.execute(f"insert into {REPLACED} values (?, ?, ?)", [source.name, seen[0], now])
         result = FileResult(str(path), error=error) if error else _load_batch(con, source, path, now)
         con.execute(
             f"insert into {MANIFEST} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -267,7 +270,7 @@ def load_adapter_quarantine(con: duckdb.DuckDBPyConnection, landing: Path, now: 
     added."""
     ensure_raw_schema(con, [])
     now = now or datetime.now(UTC).replace(tzinfo=None)
-    folder = Path(landing) / ADAPTER_QUARANTINE
+    folder = Path(landing).resolve() / ADAPTER_QUARANTINE
     added = 0
     for path in sorted(folder.glob("*.parquet")) if folder.is_dir() else []:
         stat = path.stat()

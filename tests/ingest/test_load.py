@@ -223,3 +223,14 @@ def test_a_contract_that_gained_a_column_extends_an_existing_warehouse(tmp_path,
     report = load_source(con, SOURCES["inventory"], tmp_path, now=NOW)
     assert report.accepted == 2
     assert con.execute("select count(*) filter (where rack_id = 'r1') from raw.inventory").fetchone()[0] == 2
+
+
+def test_the_same_landing_named_another_way_loads_nothing_again(tmp_path, con, monkeypatch):
+    """Built from an absolute path, ticked from a relative one (or the other way round): the files are the same."""
+    write(tmp_path, "inventory", "2026-03-02", inventory_rows())
+    write(tmp_path, "gpu_telemetry", "2026-03-02", [gpu_row(minute=m) for m in range(5)])
+    assert load(con, tmp_path, "gpu_telemetry").accepted == 5
+    monkeypatch.chdir(tmp_path.parent)
+    again = load(con, Path(tmp_path.name), "gpu_telemetry")
+    assert again.results == [] and again.files_skipped == 1
+    assert con.execute("select count(*) from raw._quarantine").fetchone()[0] == 0
