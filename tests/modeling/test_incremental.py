@@ -1,6 +1,6 @@
 """Incremental runs (a tick, a backfill) give exactly the rows of a full rebuild."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import duckdb
 import pytest
@@ -53,12 +53,16 @@ def test_incremental_equals_full(full_and_incremental, table):
     full = con.execute(f"select count(*) from full_db.{table}").fetchone()[0]
     assert full > 0
     assert con.execute(f"select count(*) from ticks_db.{table}").fetchone()[0] == full
-    # the same rows: exact on keys and labels, floats within 1e-9 relative (sums may run in another order)
-    described = con.execute(f"describe full_db.{table}").fetchall()
+    assert unmatched(con, f"full_db.{table}", f"ticks_db.{table}") == 0
+
+
+def unmatched(con, left: str, right: str) -> int:
+    """Rows of `left` with no equal row in `right`: exact on keys and labels, floats within 1e-9 relative (sums may
+    run in another order; seconds of step time over a day reach 1e7, where one ulp of reordering is 1e-9)."""
+    described = con.execute(f"describe {left}").fetchall()
     floats = [c for c, kind, *_ in described if kind == "DOUBLE"]
     exact = [c for c, kind, *_ in described if kind != "DOUBLE"]
     match = " and ".join(f"a.{c} is not distinct from b.{c}" for c in exact)
-    # relative for large sums (seconds of step time over a day reach 1e7, where one ulp of reordering is 1e-9)
     close = (
         " and ".join(
             f"abs(coalesce(a.{c}, 0) - coalesce(b.{c}, 0)) < 1e-9 * greatest(1, abs(coalesce(a.{c}, 0)))"
@@ -66,10 +70,9 @@ def test_incremental_equals_full(full_and_incremental, table):
         )
         or "true"
     )
-    unmatched = con.execute(f"""
-        select count(*) from full_db.{table} as a
-        where not exists (select 1 from ticks_db.{table} as b where {match} and {close})""").fetchone()[0]
-    assert unmatched == 0
+    return con.execute(
+        f"select count(*) from {left} as a where not exists (select 1 from {right} as b where {match} and {close})"
+    ).fetchone()[0]
 
 
 def test_windows_align_to_the_rollup_grain():
@@ -160,3 +163,37 @@ def test_a_model_incremental_by_key_recomputes_the_keys_whose_rows_arrived_and_r
     con.execute("insert into raw._replaced values ('scheduler_events', 'part-0.parquet', ?)", [at(4)])
     assert run_model(con, model, tick) == 2  # C's rows went with a replaced file: a rebuild drops it
     assert rows() == full() == [("A", 11, 0), ("B", 2, 1)]
+
+
+def test_a_full_build_runs_day_windows_over_the_sources_span():
+    from pipelines.modeling.runner import day_windows
+
+    span = (datetime(2026, 3, 2, 0, 5), datetime(2026, 3, 4, 23, 59))
+    assert day_windows(span, timedelta(days=1)) == [
+        (FULL_WINDOW[0], datetime(2026, 3, 3)),
+        (datetime(2026, 3, 3), datetime(2026, 3, 4)),
+        (datetime(2026, 3, 4), FULL_WINDOW[1]),
+    ]
+    assert day_windows(None, timedelta(days=1)) == [FULL_WINDOW]
+    assert day_windows((datetime(2026, 3, 2), datetime(2026, 3, 2, 1)), timedelta(days=1)) == [FULL_WINDOW]
+
+
+def test_a_full_build_in_hourly_windows_gives_the_rows_of_one_statement(tmp_path, landing, monkeypatch):
+    """Every time-incremental model built an hour at a time against the same model in one statement."""
+    from pipelines.modeling import runner
+
+    for name in ("chunked", "whole"):
+        build(landing, tmp_path / f"{name}.duckdb", progress=False, models=False)
+    monkeypatch.setattr(runner, "FULL_BUILD_CHUNK", timedelta(hours=1))
+    run_all(tmp_path / "chunked.duckdb", [None])
+    monkeypatch.setattr(runner, "FULL_BUILD_CHUNK", timedelta(days=10000))
+    run_all(tmp_path / "whole.duckdb", [None])
+    con = duckdb.connect()
+    con.execute(f"attach '{tmp_path / 'chunked.duckdb'}' as a (read_only)")
+    con.execute(f"attach '{tmp_path / 'whole.duckdb'}' as b (read_only)")
+    for table in INCREMENTAL:
+        if "time_column" not in MODELS[table].incremental:
+            continue
+        count = con.execute(f"select count(*) from b.{table}").fetchone()[0]
+        assert count > 0 and con.execute(f"select count(*) from a.{table}").fetchone()[0] == count, table
+        assert unmatched(con, f"b.{table}", f"a.{table}") == 0, table
