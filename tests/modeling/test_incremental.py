@@ -165,17 +165,50 @@ def test_a_model_incremental_by_key_recomputes_the_keys_whose_rows_arrived_and_r
     assert rows() == full() == [("A", 11, 0), ("B", 2, 1)]
 
 
-def test_a_full_build_runs_day_windows_over_the_sources_span():
-    from pipelines.modeling.runner import day_windows
+def test_a_full_build_runs_a_window_per_chunk_of_the_sources_span():
+    from pipelines.modeling.runner import chunk_windows
 
-    span = (datetime(2026, 3, 2, 0, 5), datetime(2026, 3, 4, 23, 59))
-    assert day_windows(span, timedelta(days=1)) == [
+    assert chunk_windows([datetime(2026, 3, 2), datetime(2026, 3, 3), datetime(2026, 3, 4)]) == [
         (FULL_WINDOW[0], datetime(2026, 3, 3)),
         (datetime(2026, 3, 3), datetime(2026, 3, 4)),
         (datetime(2026, 3, 4), FULL_WINDOW[1]),
     ]
-    assert day_windows(None, timedelta(days=1)) == [FULL_WINDOW]
-    assert day_windows((datetime(2026, 3, 2), datetime(2026, 3, 2, 1)), timedelta(days=1)) == [FULL_WINDOW]
+    assert chunk_windows([]) == chunk_windows([datetime(2026, 3, 2)]) == [FULL_WINDOW]
+
+
+def test_a_sparse_span_gets_windows_only_where_it_has_rows(tmp_path):
+    """Three days of rows spread over eleven years: three chunks, not four thousand."""
+    from pipelines.modeling.project import Model
+    from pipelines.modeling.runner import _chunks_with_data
+
+    con = duckdb.connect()
+    con.execute("create schema raw")
+    con.execute("create table raw.scheduler_events (event_at timestamp, job_id varchar)")
+    con.execute("create table raw.change_events (changed_at timestamp)")
+    con.execute(
+        "insert into raw.scheduler_events values ('2015-06-26 13:57', 'a'), ('2015-06-26 20:22', 'b'), "
+        "('2016-08-01 00:00', 'c'), (null, 'd')"
+    )
+    con.execute("insert into raw.change_events values ('2026-03-02 10:00')")
+    model = Model(
+        "m",
+        "staging",
+        tmp_path / "m.sql",
+        "select 1",
+        frozenset(),
+        sources=frozenset(
+            {"raw.scheduler_events", "raw.change_events", "raw.job_metadata"}  # the last one is not in this warehouse
+        ),
+    )
+    assert _chunks_with_data(con, model, timedelta(days=1)) == [
+        datetime(2015, 6, 26),
+        datetime(2016, 8, 1),
+        datetime(2026, 3, 2),
+    ]
+    con.execute("delete from raw.scheduler_events where event_at < '2026-01-01'")
+    con.execute("insert into raw.scheduler_events values ('2026-03-04 23:59', 'e')")
+    dense = [datetime(2026, 3, 2), datetime(2026, 3, 3), datetime(2026, 3, 4)]  # every day of a short span
+    assert _chunks_with_data(con, model, timedelta(days=1)) == dense
 
 
 def test_a_full_build_in_hourly_windows_gives_the_rows_of_one_statement(tmp_path, landing, monkeypatch):
