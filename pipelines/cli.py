@@ -370,11 +370,12 @@ def _score(args: argparse.Namespace) -> int:
 
 def _stored(db: Path, table: str, what: str, order: str):
     """A table detection wrote, or an error that says to build first."""
-    from pipelines.detect.warehouse import exists, fetch
+    from pipelines.catalog import table_exists
+    from pipelines.detect.warehouse import fetch
 
     schema, name = table.split(".")
     with _open(db) as con:
-        if not exists(con, schema, name):
+        if not table_exists(con, schema, name):
             raise ValueError(f"the warehouse has no {what}: run `goodput build` first")
         return fetch(con, f"select * from {table} order by {order}")
 

@@ -16,8 +16,9 @@ from typing import Literal
 import duckdb
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipelines.catalog import table_exists
 from pipelines.detect.config import CONFIG_DIR, load_yaml
-from pipelines.detect.warehouse import exists, fetch
+from pipelines.detect.warehouse import fetch
 
 OUTBOX_DDL = """
 create table if not exists alerts.outbox (
@@ -92,7 +93,7 @@ def enqueue(con: duckdb.DuckDBPyConnection, now: datetime, since: datetime, conf
     con.execute("create schema if not exists alerts")
     con.execute(OUTBOX_DDL)
     con.execute(ACKS_DDL)
-    if not exists(con, "alerts", "alerts"):
+    if not table_exists(con, "alerts", "alerts"):
         return 0
     fresh = fetch(
         con,

@@ -11,7 +11,8 @@ from statistics import median
 
 import duckdb
 
-from pipelines.detect.warehouse import exists, fetch
+from pipelines.catalog import table_exists
+from pipelines.detect.warehouse import fetch
 
 EARLY = timedelta(minutes=10)  # an alert that began this long before the incident is about something else
 GRACE = timedelta(minutes=30)  # after the end, effects drain (requeued jobs, queues)
@@ -34,7 +35,7 @@ def load_truth(folder: Path) -> list[dict]:
 
 
 def load_alerts(con: duckdb.DuckDBPyConnection) -> list[dict]:
-    if not exists(con, "alerts", "alerts"):
+    if not table_exists(con, "alerts", "alerts"):
         raise ScoreError("the warehouse has no alert log: run `goodput build` first")
     rows = fetch(con, "select * from alerts.alerts order by detected_at").to_dicts()
     for row in rows:

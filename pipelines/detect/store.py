@@ -8,11 +8,12 @@ from datetime import datetime, timedelta
 import duckdb
 import polars as pl
 
+from pipelines.catalog import table_exists
 from pipelines.detect.alerts import ALERT_SCHEMA
 from pipelines.detect.config import detection_config, health_config
 from pipelines.detect.engine import data_window, evaluate
 from pipelines.detect.stragglers import find_stragglers
-from pipelines.detect.warehouse import exists, fetch
+from pipelines.detect.warehouse import fetch
 
 DRAIN_ACTIONS = ("quarantine", "preempt")
 LOOKBACK = timedelta(hours=26)
@@ -35,7 +36,7 @@ def detect(con: duckdb.DuckDBPyConnection, until: datetime | None = None, since:
     since = replace_from
     con.execute("create schema if not exists alerts")
     _replace(con, "alerts.alerts", alerts, "detected_at", since, ALERT_SCHEMA)
-    if not stragglers.is_empty() or not exists(con, "alerts", "stragglers"):
+    if not stragglers.is_empty() or not table_exists(con, "alerts", "stragglers"):
         _replace(con, "alerts.stragglers", stragglers, "detected_at", since, None)
     drain = drain_list(con, window[1] if window else None)
     con.register("_drain", drain.to_arrow())
@@ -50,7 +51,7 @@ def _replace(con, table: str, frame: pl.DataFrame, column: str, since: datetime 
         frame = pl.DataFrame(schema=schema)
     con.register("_frame", frame.to_arrow())
     schema_name, name = table.split(".")
-    if since is None or not exists(con, schema_name, name):
+    if since is None or not table_exists(con, schema_name, name):
         con.execute(f"create or replace table {table} as select * from _frame")
     else:
         con.execute(f"delete from {table} where {column} >= ?", [since])
@@ -72,7 +73,7 @@ def drain_list(con: duckdb.DuckDBPyConnection, now: datetime | None) -> pl.DataF
         "is_active": pl.Boolean,
         "reason": pl.String,
     }
-    if not exists(con, "alerts", "alerts"):
+    if not table_exists(con, "alerts", "alerts"):
         return pl.DataFrame(schema=columns)
     alerts = fetch(con, "select * from alerts.alerts where list_contains($1, action)", [list(DRAIN_ACTIONS)])
     if alerts.is_empty():
@@ -101,7 +102,7 @@ def drain_list(con: duckdb.DuckDBPyConnection, now: datetime | None) -> pl.DataF
 
 
 def read_alerts(con: duckdb.DuckDBPyConnection, since: datetime | None = None) -> pl.DataFrame:
-    if not exists(con, "alerts", "alerts"):
+    if not table_exists(con, "alerts", "alerts"):
         raise ValueError("the warehouse has no alert log: run `goodput build` first")
     if since is None:
         return fetch(con, "select * from alerts.alerts order by detected_at, rule")

@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 from sqlglot import exp
 
+from pipelines.catalog import table_columns
 from pipelines.contracts import SOURCES, Source
 from pipelines.ingest.validate import col, reason_sql, typed_batch_sql
 
@@ -102,13 +103,7 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection, only: list[Source] | None 
 
 def _add_new_columns(con: duckdb.DuckDBPyConnection, source: Source) -> None:
     """A contract that gained a column since the file was built: add it (null for the rows already loaded)."""
-    present = {
-        row[0]
-        for row in con.execute(
-            "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
-            [RAW, source.name],
-        ).fetchall()
-    }
+    present = table_columns(con, RAW, source.name)
     for column in source.columns:
         if column.name not in present:
             alter = exp.Alter(

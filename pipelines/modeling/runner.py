@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 import duckdb
 from sqlglot import exp
 
+from pipelines.catalog import table_columns, table_exists
 from pipelines.contracts import SOURCES
 from pipelines.modeling.project import Model
 
@@ -121,7 +122,7 @@ def _timed_sources(con, model: Model) -> list[tuple[str, str]]:
     for source in sorted(model.sources):
         schema, name = source.split(".")
         contract = SOURCES.get(name)
-        if contract is None or contract.time_column is None or not _exists(con, schema, name):
+        if contract is None or contract.time_column is None or not table_exists(con, schema, name):
             continue  # a warehouse built without this source (a hand-made one, or only some exporters)
         found.append((source, contract.time_column))
     return found
@@ -174,7 +175,7 @@ def _loaded_through(con, model: Model) -> datetime | None:
 def _changed_keys(con, model: Model, key: str, since: datetime) -> exp.Query | None:
     """A query of the keys with raw rows loaded after `since` (each load stamps its rows with its own start time, and
     a later tick's load starts later), or None when the change cannot be traced to keys."""
-    if _exists(con, "raw", "_replaced"):
+    if table_exists(con, "raw", "_replaced"):
         replaced = con.execute(
             "select count(*) from raw._replaced where replaced_at > ? and 'raw.' || source in (select unnest(?))",
             [since, sorted(model.sources)],
@@ -184,13 +185,7 @@ def _changed_keys(con, model: Model, key: str, since: datetime) -> exp.Query | N
     queries = []
     for source in sorted(model.sources):
         schema, name = source.split(".")
-        columns = {
-            row[0]
-            for row in con.execute(
-                "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
-                [schema, name],
-            ).fetchall()
-        }
+        columns = table_columns(con, schema, name)
         arrived = exp.column("_loaded_at") > exp.cast(exp.Literal.string(since.isoformat()), "timestamp")
         if key in columns:
             queries.append(exp.select(exp.column(key)).from_(exp.to_table(source)).where(arrived))
@@ -204,13 +199,6 @@ def _changed_keys(con, model: Model, key: str, since: datetime) -> exp.Query | N
     for query in queries[1:]:
         union = exp.union(union, query, distinct=True)
     return union
-
-
-def _exists(con, schema: str, table: str) -> bool:
-    found = con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
-    ).fetchall()
-    return bool(found[0][0])
 
 
 def _replace_keys(con, model: Model, target: str, key: str, keys: exp.Query) -> int | None:

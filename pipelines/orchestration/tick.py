@@ -19,8 +19,9 @@ from dagster import (
     sensor,
 )
 
+from pipelines.catalog import table_exists
 from pipelines.detect.routing import deliver, enqueue
-from pipelines.detect.warehouse import exists, fetch
+from pipelines.detect.warehouse import fetch
 from pipelines.ingest.load import connect
 from pipelines.orchestration.build import build, update
 from pipelines.resources import Warehouse
@@ -32,7 +33,7 @@ def _data_end(db: Path) -> datetime | None:
     if not db.exists():
         return None
     with connect(db, read_only=True) as con:
-        if not exists(con, "staging", "stg_gpu_telemetry__minutes"):
+        if not table_exists(con, "staging", "stg_gpu_telemetry__minutes"):
             return None
         return fetch(con, "select max(minute_at) + interval 1 minute as e from staging.stg_gpu_telemetry__minutes")[
             "e"
