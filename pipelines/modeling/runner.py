@@ -24,10 +24,8 @@ def aligned(window: tuple[datetime, datetime], align: str | None) -> tuple[datet
     if align is None:
         return window
     step = ALIGN[align]
-    epoch = datetime(1970, 1, 1)
-    start = epoch + ((window[0] - epoch) // step) * step
-    end = epoch + -((epoch - window[1]) // step) * step
-    return start, end
+    start, end = _floor(window[0], step), _floor(window[1], step)
+    return start, end if end == window[1] else end + step
 
 
 def run_model(con: duckdb.DuckDBPyConnection, model: Model, window: tuple[datetime, datetime] | None = None) -> int:
@@ -112,6 +110,7 @@ def _chunks_with_data(con, model: Model, chunk: timedelta) -> list[datetime]:
 
 
 def _floor(moment: datetime, step: timedelta) -> datetime:
+    """The start of the step (counted from the epoch) that holds the moment."""
     epoch = datetime(1970, 1, 1)
     return epoch + ((moment - epoch) // step) * step
 
