@@ -103,24 +103,35 @@ def test_leaves_add_up_to_the_total_exactly(incidents_db_path, where):
                 by_dimension[piece["dimension"]] = by_dimension.get(piece["dimension"], 0.0) + piece["change"]
 
 
-# incidents of the small fleet whose family carries the largest loss against the hours just before, in their
-# scope. Not in the list, and why (see the closing note): network_degradation on two nodes is outweighed by the
-# allocation factor's swing between idle-with-demand and no-demand in a 96-GPU fleet; priority_change shows nothing
-# on its team's nodes in two hours, and fragmentation's idle GPUs count as no-demand there.
-CARRIED = (
+# Every incident kind of the library, on the small fleet: the injected family carries the largest loss against the
+# hours just before, in the incident's scope. Three kinds do not, for reasons in the data rather than in `explain`
+# (measured, see the closing notes); they are strict xfails, so that one starting to pass is noticed.
+MISSED = {
+    "network_degradation": "the region's allocation swings between idle-with-demand and no-demand by more than its "
+    "gradient-sync loss: a few big gang jobs waiting outweigh two slow hours of collectives",
+    "priority_change": "no GPU-minute is lost in two hours: the reordered queue shows in waits and deadlines only",
+    "fragmentation": "at night in a 48-GPU region nobody waits for the scattered GPUs: they count as no-demand",
+}
+KINDS = (
     "ecc_storm",  # every GPU of the node out: the zero availability is floored, not a log(0) error
     "thermal_throttle",  # the throttled node's idle GPUs are a thermal drain (hardware), not idle-with-demand
     "driver_regression",
     "framework_regression",
     "storage_slowdown",
+    "network_degradation",
     "telemetry_gap",
     "dummy_workload",
     "scheduler_outage",
+    "priority_change",
+    "fragmentation",
     "maintenance",
 )
 
 
-@pytest.mark.parametrize("kind", CARRIED)
+@pytest.mark.parametrize(
+    "kind",
+    [pytest.param(k, marks=pytest.mark.xfail(strict=True, reason=MISSED[k])) if k in MISSED else k for k in KINDS],
+)
 def test_the_injected_family_carries_the_incident(incidents_db_path, truth, kind):
     incident = next(i for i in truth if i["kind"] == kind)
     start = datetime.fromisoformat(incident["start_at"].rstrip("Z"))
