@@ -312,10 +312,10 @@ def _alerts(args: argparse.Namespace) -> int:
 
         import polars as pl
 
-        frame = frame.with_columns(
-            pl.col(pl.Datetime).dt.strftime("%Y-%m-%dT%H:%M:%SZ"), pl.col("scope").str.json_decode()
-        )
-        print(json.dumps(frame.to_dicts(), indent=1))
+        rows = frame.with_columns(pl.col(pl.Datetime).dt.strftime("%Y-%m-%dT%H:%M:%SZ")).to_dicts()
+        for row in rows:  # the scope is stored as JSON text; its keys vary by rule
+            row["scope"] = json.loads(row["scope"]) if row["scope"] else None
+        print(json.dumps(rows, indent=1))
         return 0
     columns = ["detected_at", "severity", "intent", "family", "rule", "started_at", "resolved_at", "summary"]
     _print_frame(frame.select(columns), "table")

@@ -12,6 +12,7 @@ from pipelines.catalog import table_exists
 from pipelines.detect.alerts import ALERT_SCHEMA
 from pipelines.detect.config import detection_config, health_config
 from pipelines.detect.engine import data_window, evaluate
+from pipelines.detect.stragglers import COLUMNS as STRAGGLER_COLUMNS
 from pipelines.detect.stragglers import find_stragglers
 from pipelines.detect.warehouse import fetch
 
@@ -29,7 +30,7 @@ def detect(con: duckdb.DuckDBPyConnection, until: datetime | None = None, since:
     alerts = evaluate(con, until, looked_back)
     if window and looked_back is not None:
         window = (max(window[0], looked_back), window[1])  # a tick looks at the recent runs only
-    stragglers = find_stragglers(con, detection_config(), window) if window else pl.DataFrame()
+    stragglers = find_stragglers(con, detection_config(), window) if window else pl.DataFrame(schema=STRAGGLER_COLUMNS)
     if replace_from is not None:
         alerts = alerts.filter(pl.col("detected_at") >= replace_from)
         stragglers = stragglers.filter(pl.col("detected_at") >= replace_from) if len(stragglers) else stragglers
