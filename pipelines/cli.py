@@ -267,6 +267,8 @@ def _ingest(args: argparse.Namespace) -> int:
     )
     for source, rows in sorted(summary.rows.items()):
         print(f"  {source}: {rows:,} rows -> {args.landing / source}")
+    if summary.nothing_written:
+        print(f"  nothing written: {summary.nothing_written}")
     return 0
 
 

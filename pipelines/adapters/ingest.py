@@ -29,6 +29,7 @@ class IngestSummary:
     ignored: int
     quarantined: int
     rows: dict[str, int]
+    nothing_written: str | None = None  # why no row came out, for a user who expected some
 
 
 def expand(inputs: list[Path], suffixes: tuple[str, ...]) -> list[Path]:
@@ -56,4 +57,5 @@ def ingest(
     options = {"at": at, "region": region, "node": node}
     adapted = adapter.adapt(paths, **{k: v for k, v in options.items() if k in adapter.OPTIONS})
     rows = write(adapted, landing, fmt, inputs_digest(paths))
-    return IngestSummary(fmt, adapted.files, adapted.read, adapted.ignored, adapted.quarantined, rows)
+    hint = None if any(rows.values()) else getattr(adapter, "NO_ROWS_HINT", "none of the records gives a row")
+    return IngestSummary(fmt, adapted.files, adapted.read, adapted.ignored, adapted.quarantined, rows, hint)

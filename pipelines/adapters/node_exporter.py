@@ -19,6 +19,7 @@ from pipelines.adapters.base import Adapted, bad_lines, scrape_time
 SUFFIXES = (".prom", ".txt", ".metrics")
 OPTIONS = ("at", "node")
 IDLE_MODES = ["idle", "iowait"]
+NO_ROWS_HINT = "a node's first scrape is only the base of its rates: give at least two scrapes of each node"
 USED = {
     "node_cpu_seconds_total",
     "node_memory_MemTotal_bytes",

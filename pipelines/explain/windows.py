@@ -15,6 +15,7 @@ from pipelines.explain.decompose import DIMENSIONS, MEASURES, ExplainError
 MART = "marts.fct_goodput__5min"
 DEFAULT_CURRENT = timedelta(hours=24)
 DEFAULT_BASELINE = timedelta(days=7)
+BUCKET = timedelta(minutes=5)
 
 
 def data_span(con: duckdb.DuckDBPyConnection) -> tuple[datetime, datetime]:
@@ -35,8 +36,14 @@ def resolve(
     the baseline the 7 days before it, or what exists of them."""
     first, last = data_span(con)
     end = end or last
-    if start is None:
-        start = end - DEFAULT_CURRENT if end - first >= 2 * DEFAULT_CURRENT else first + (end - first) / 2
+    if start is None and end - first < 2 * BUCKET:
+        raise ExplainError(
+            f"the data holds one 5-minute bucket ({first} to {last}): explain compares two windows of it, "
+            "so it needs ten minutes of data or more"
+        )
+    if start is None:  # on a bucket's edge, so that each window holds whole buckets
+        start = end - DEFAULT_CURRENT if end - first >= 2 * DEFAULT_CURRENT else first + (end - first) // 2
+        start = first + ((start - first) // BUCKET) * BUCKET
     baseline_end = baseline_end or start
     baseline_start = baseline_start or max(first, baseline_end - DEFAULT_BASELINE)
     for name, (a, b) in (("current", (start, end)), ("baseline", (baseline_start, baseline_end))):

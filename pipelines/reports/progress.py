@@ -86,7 +86,7 @@ def rolling_failure_rate(con: duckdb.DuckDBPyConnection, window: Window, campaig
         "where ended_at >= ? and ended_at < ? group by all",
         [window.start - timedelta(hours=ROLLING_HOURS), window.end],
     )
-    keep = pl.DataFrame(campaigns, schema=["team", "workload_class"], orient="row")
+    keep = pl.DataFrame(campaigns, schema={"team": pl.String, "workload_class": pl.String}, orient="row")
     hourly = hourly.join(keep, on=["team", "workload_class"]).sort("hour_at")
     rolled = hourly.rolling("hour_at", period=f"{ROLLING_HOURS}h", group_by=["team", "workload_class"]).agg(
         pl.col("ended").sum(), pl.col("failed").sum()

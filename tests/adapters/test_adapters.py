@@ -218,6 +218,27 @@ def test_ingest_cli_writes_landing_and_build_quarantines_and_models_run(tmp_path
     assert len(list((tmp_path / "reports").glob("*.html"))) == 5
 
 
+def test_one_gpu_scrape_alone_builds_reports_and_explain_says_why_it_cannot_compare(tmp_path, capsys):
+    """Five minutes of one exporter and nothing else (no scheduler, no bill): the build and every report page work,
+    and explain, which compares two windows, says that one 5-minute bucket is not enough."""
+    landing, db = tmp_path / "landing", tmp_path / "wh.duckdb"
+    scrape = tmp_path / "scrapes" / "2026-03-02T10:00:15Z.prom"
+    scrape.parent.mkdir()
+    shutil.copy(REAL / "dcgm" / "datadog_t4_a10g_excerpt.prom", scrape)
+    assert main(["ingest", "--format", "dcgm", str(scrape.parent), "--landing", str(landing)]) == 0
+    assert main(["build", "--landing", str(landing), "--db", str(db), "--quiet"]) == 0
+    assert main(["report", "all", "--db", str(db), "--out", str(tmp_path / "reports")]) == 0
+    assert len(list((tmp_path / "reports").glob("*.html"))) == 5
+    capsys.readouterr()
+    assert main(["explain", "--db", str(db), "--format", "json"]) == 2
+    assert "one 5-minute bucket" in capsys.readouterr().err
+
+
+def test_a_single_node_exporter_scrape_says_why_nothing_was_written(tmp_path, capsys):
+    assert main(["ingest", "--format", "node-exporter", str(REAL / "node_exporter"), "--landing", str(tmp_path)]) == 0
+    assert "nothing written: a node's first scrape is only the base of its rates" in capsys.readouterr().out
+
+
 def test_unknown_format_and_missing_input_are_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="unknown format 'x'"):
         ingest("x", [tmp_path], tmp_path / "landing")

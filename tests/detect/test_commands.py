@@ -27,7 +27,7 @@ ALERT_FIELDS = {
     "summary",
     "runbook",
 }
-SLURM = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "slurm"
+SLURM = Path(__file__).resolve().parents[1] / "fixtures" / "real" / "slurm"
 
 
 def _json(capsys, *args: str):
