@@ -33,6 +33,13 @@ data_span as (
     from staging.stg_gpu_telemetry__minutes
 ),
 
+snapshots as (
+    -- a snapshot holds until the next one (of any GPU): a GPU it lists is paid for until a later snapshot leaves it
+    -- out, so a day without a snapshot, or data that runs past midnight of the last one, is still paid
+    select snapshot_date, lead(snapshot_date) over (order by snapshot_date) as next_date,
+    from (select distinct snapshot_date from inventory)
+),
+
 spine as (
     select
         i.gpu_id,
@@ -41,10 +48,11 @@ spine as (
         i.sku,
         unnest(generate_series(
             greatest(i.snapshot_date::timestamp, $window_start, d.started_at),
-            least(i.snapshot_date::timestamp + interval 1 day, $window_end, d.ended_at) - interval 1 minute,
+            least(coalesce(s.next_date::timestamp, d.ended_at), $window_end, d.ended_at) - interval 1 minute,
             interval 1 minute
         )) as minute_at,
     from inventory as i
+    join snapshots as s on s.snapshot_date = i.snapshot_date
     cross join data_span as d
 ),
 
