@@ -148,12 +148,20 @@ def run_suite(con: duckdb.DuckDBPyConnection, suite: Suite, run_at: datetime) ->
                 "rows_checked": len(frame),
                 "unexpected_count": result.get("unexpected_count"),
                 "unexpected_percent": result.get("unexpected_percent"),
-                "observed_value": None if result.get("observed_value") is None else str(result["observed_value"])[:200],
+                "observed_value": _observed(result.get("observed_value"), len(frame)),
                 "sample": json.dumps(result.get("partial_unexpected_list", [])[:5], default=str),
                 "error": error,
             }
         )
     return rows
+
+
+def _observed(value, rows: int) -> str | None:
+    """The value an expectation saw, as text; on an empty table "no rows" (a source never connected, or silent),
+    not the NaT or NaN that a maximum of nothing gives."""
+    if rows == 0:
+        return "no rows"
+    return None if value is None else str(value)[:200]
 
 
 def run_suites(con: duckdb.DuckDBPyConnection, tables: list[str] | None = None, run_at: datetime | None = None):

@@ -232,6 +232,9 @@ def test_one_gpu_scrape_alone_builds_reports_and_explain_says_why_it_cannot_comp
     capsys.readouterr()
     assert main(["explain", "--db", str(db), "--format", "json"]) == 2
     assert "one 5-minute bucket" in capsys.readouterr().err
+    # the sources nobody connected fail freshness, and say they are empty rather than "NaT"
+    assert main(["quality", "--db", str(db), "--out", str(tmp_path / "quality")]) == 1
+    assert "FAILED raw.scheduler_events: column_max_to_be_between event_at (no rows)" in capsys.readouterr().out
 
 
 def test_a_single_node_exporter_scrape_says_why_nothing_was_written(tmp_path, capsys):
