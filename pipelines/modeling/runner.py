@@ -86,7 +86,7 @@ def chunk_windows(starts: list[datetime]) -> list[tuple[datetime, datetime]]:
 def _chunks_with_data(con, model: Model, chunk: timedelta) -> list[datetime]:
     """The starts of the chunks (aligned to the epoch) that hold rows of the model's raw sources: every chunk of a
     dense span, only the occupied ones of a sparse span. Rows a window derives beyond its sources' own times (the
-    minutes of a long job) are still computed: an empty chunk falls into the window before the next occupied one."""
+    minutes of a long job) are still computed: an empty chunk falls into the window of the occupied chunk before it."""
     span = _source_span(con, model)
     if span is None:
         return []
