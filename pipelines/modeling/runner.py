@@ -87,7 +87,8 @@ def _chunks_with_data(con, model: Model, chunk: timedelta) -> list[datetime]:
     """The starts of the chunks (aligned to the epoch) that hold rows of the model's raw sources: every chunk of a
     dense span, only the occupied ones of a sparse span. Rows a window derives beyond its sources' own times (the
     minutes of a long job) are still computed: an empty chunk falls into the window of the occupied chunk before it."""
-    span = _source_span(con, model)
+    sources = _timed_sources(con, model)
+    span = _source_span(con, sources)
     if span is None:
         return []
     first, last = _floor(span[0], chunk), span[1]
@@ -95,7 +96,7 @@ def _chunks_with_data(con, model: Model, chunk: timedelta) -> list[datetime]:
     if count <= DENSE_CHUNKS:
         return [first + chunk * i for i in range(count)]
     starts: set[datetime] = set()
-    for source, column in _timed_sources(con, model):
+    for source, column in sources:
         bucket = exp.func(
             "time_bucket",
             exp.cast(exp.Literal.string(f"{int(chunk.total_seconds())} seconds"), "interval"),
@@ -127,10 +128,10 @@ def _timed_sources(con, model: Model) -> list[tuple[str, str]]:
     return found
 
 
-def _source_span(con, model: Model) -> tuple[datetime, datetime] | None:
-    """The earliest and latest time in the raw sources the model reads (by each source's contract time column)."""
+def _source_span(con, sources: list[tuple[str, str]]) -> tuple[datetime, datetime] | None:
+    """The earliest and latest time in the given raw sources (each by its contract time column)."""
     ends = []
-    for source, column in _timed_sources(con, model):
+    for source, column in sources:
         query = exp.select(exp.Min(this=exp.column(column)), exp.Max(this=exp.column(column))).from_(
             exp.to_table(source)
         )

@@ -6,25 +6,13 @@ Worked out by hand: snapshots on 03-02 (g1, g2) and 03-03 (g1 only); telemetry o
 03-04 00:02 (1,444 minutes each). g1 is paid every minute: 1,444. g2 is paid until the 03-03 snapshot drops it: 2."""
 
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-from pipelines.contracts import SOURCES
 from pipelines.ingest.load import connect
 from pipelines.orchestration.build import build
+from tests.fixtures.tiny_fleet import write
 
 START = datetime(2026, 3, 2, 23, 58)
 MINUTES = 1444
-
-
-def _write(landing: Path, source: str, rows: list[dict]) -> None:
-    folder = landing / source / "date=2026-03-02"
-    folder.mkdir(parents=True, exist_ok=True)
-    schema = pa.schema([f.with_nullable(True) for f in SOURCES[source].arrow_schema()])
-    full = [{name: row.get(name) for name in schema.names} for row in rows]
-    pq.write_table(pa.Table.from_pylist(full, schema=schema), folder / "part-0.parquet")
 
 
 def test_a_snapshot_holds_until_the_next_one(tmp_path):
@@ -37,7 +25,7 @@ def test_a_snapshot_holds_until_the_next_one(tmp_path):
         "gpu_mem_mib": 81559,
         "tdp_w": 700.0,
     }
-    _write(
+    write(
         landing,
         "inventory",
         [
@@ -47,7 +35,7 @@ def test_a_snapshot_holds_until_the_next_one(tmp_path):
         ],
     )
     idle = {"gpu_util_pct": 0.0, "mem_used_mib": 0, "power_w": 60.0, "temp_c": 30.0}
-    _write(
+    write(
         landing,
         "gpu_telemetry",
         [
