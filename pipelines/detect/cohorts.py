@@ -101,7 +101,8 @@ def placement_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, win
     """Stranded GPUs (free, but on nodes too full to host a half-node job) per healthy GPU in the region a
     placement or scheduler policy changed, since the change, when most of its free GPUs are stranded: against the
     other regions in the same minutes and against the region's own hour before the change (a fleet-wide change has
-    only the latter)."""
+    only the latter). The evidence needed is counted mostly in minutes since the change, because stranding persists
+    from minute to minute: a GPU-minute floor alone would make a small region wait far past 15 minutes."""
     policies = found.filter(pl.col("change_type") == "scheduler_policy")
     if policies.is_empty():
         return pl.DataFrame()
@@ -127,13 +128,16 @@ def placement_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, win
         .group_by("change_id")
         .agg((pl.col("stranded").sum() / pl.col("healthy").sum()).alias("before"))
     )
-    sums = sums.join(before, on="change_id", how="left")
+    sums = sums.join(before, on="change_id", how="left").with_columns(
+        pl.int_range(1, pl.len() + 1).over("change_id").alias("minutes_seen")  # sums hold one row per minute
+    )
     rate = pl.col("stranded_cohort") / pl.col("healthy_cohort")
     rest = pl.when(pl.col("healthy_rest") > 0).then(pl.col("stranded_rest") / pl.col("healthy_rest"))
     baseline = pl.max_horizontal(rest, pl.col("before"), pl.lit(0.0))  # changed from its own past and from the rest
     settings = config.cohort
     return sums.filter(
-        (pl.col("healthy_cohort") >= settings["min_placement_gpu_minutes"])
+        (pl.col("minutes_seen") >= settings["min_placement_minutes"])
+        & (pl.col("healthy_cohort") >= settings["min_placement_gpu_minutes"])
         & (rate >= settings["stranded_share_min"])
         & (pl.col("stranded_cohort") >= settings["stranded_of_free_min"] * pl.col("free_cohort"))
         & (rate >= settings["stranded_ratio"] * pl.max_horizontal(baseline, pl.lit(settings["stranded_share_floor"])))

@@ -263,17 +263,27 @@ from restated as a
 left join checkpoints as c on c.job_id = a.job_id and c.attempt = a.attempt
 """
 MAX_RESTATEMENT = timedelta(hours=6)  # work lost further back than this is not restated by a tick
+LATE_SNAPSHOT_SQL = "select min(snapshot_date)::timestamp from raw.inventory where _loaded_at >= $loaded_since"
+MAX_SNAPSHOT_RESTATEMENT = timedelta(days=2)  # a snapshot later than this does not restate the GPU-minutes it names
 
 
-def restatement_window(con: duckdb.DuckDBPyConnection, window: tuple[datetime, datetime]) -> tuple[datetime, datetime]:
+def restatement_window(
+    con: duckdb.DuckDBPyConnection, window: tuple[datetime, datetime], loaded_since: datetime | None = None
+) -> tuple[datetime, datetime]:
     """Widen a tick back to the last checkpoint of every attempt that was open at its start and has failed since:
     its work since that checkpoint is lost, and those earlier minutes must be restated. (An attempt still running
-    is restated by the tick that sees it fail; widening for every open attempt recomputed six hours each tick.)"""
+    is restated by the tick that sees it fail; widening for every open attempt recomputed six hours each tick.)
+    With `loaded_since`, also back to the day of an inventory snapshot loaded since then: a snapshot that lands after
+    the minutes of its day were computed changes which GPUs were paid for in them."""
+    start = window[0]
     (earliest,) = con.execute(RESTATE_SQL, {"window_start": window[0]}).fetchall()[0]
-    if earliest is None:
-        return window
-    earliest = date_floor_minute(earliest)
-    return max(min(window[0], earliest), window[0] - MAX_RESTATEMENT), window[1]
+    if earliest is not None:
+        start = max(min(start, date_floor_minute(earliest)), window[0] - MAX_RESTATEMENT)
+    if loaded_since is not None and table_exists(con, "raw", "inventory"):
+        (snapshot,) = con.execute(LATE_SNAPSHOT_SQL, {"loaded_since": loaded_since}).fetchall()[0]
+        if snapshot is not None:
+            start = min(start, max(snapshot, window[0] - MAX_SNAPSHOT_RESTATEMENT))
+    return start, window[1]
 
 
 def date_floor_minute(moment: datetime) -> datetime:

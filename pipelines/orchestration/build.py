@@ -4,7 +4,7 @@ dependency order, so a progress bar can follow) and report what was loaded."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from dagster import AssetKey, DagsterInstance, materialize
@@ -73,6 +73,7 @@ def build(
     instance = DagsterInstance.ephemeral()
     # one in-process run loads every source (Dagster orders inventory before the telemetry checked against it)
     names = build_order()
+    loaded_since = _clock()
     with tqdm(total=1, desc=f"loading {len(names)} sources", disable=not progress) as bar:
         result = _materialize([AssetKey(["raw", name]) for name in names], warehouse, instance)
         bar.update()
@@ -81,7 +82,7 @@ def build(
         load_adapter_quarantine(con, landing)
     if window is not None:
         with warehouse.connect() as con:
-            window = restatement_window(con, window)
+            window = restatement_window(con, window, loaded_since)
         warehouse = Warehouse(
             db_path=str(db),
             landing_dir=str(landing),
@@ -109,9 +110,10 @@ def update(landing: str | Path, db: str | Path, window: tuple[datetime, datetime
     if not landing.is_dir():
         raise BuildError(f"landing folder {landing} does not exist")
     loads = []
+    loaded_since = _clock()
     with Warehouse(db_path=str(db), landing_dir=str(landing)).connect() as con:
         for name in build_order():
-            report = load_source(con, SOURCES[name], landing)
+            report = load_source(con, SOURCES[name], landing, now=loaded_since)
             totals = reconciliation(con, SOURCES[name])
             loads.append(
                 SourceLoad(
@@ -128,12 +130,17 @@ def update(landing: str | Path, db: str | Path, window: tuple[datetime, datetime
                 )
             )
         load_adapter_quarantine(con, landing)
-        window = restatement_window(con, window)
+        window = restatement_window(con, window, loaded_since)
         project = load_project()
         for name in model_order(project):
             run_model(con, project[name], window)
         detect(con, until=window[1], since=window[0])
     return loads
+
+
+def _clock() -> datetime:
+    """The load time stamped on raw rows (naive UTC), taken before a load so that its rows are found by it."""
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _materialize(keys: AssetKey | list[AssetKey], warehouse: Warehouse, instance: DagsterInstance):

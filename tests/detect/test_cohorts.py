@@ -13,8 +13,8 @@ CHANGED_AT = datetime(2026, 3, 2, 6, 0)
 WINDOW = (CHANGED_AT - timedelta(hours=2), CHANGED_AT + timedelta(minutes=20))
 
 
-def _warehouse(stranded: dict[str, tuple[int, int]]) -> duckdb.DuckDBPyConnection:
-    """Regions of 100 healthy GPUs with 10 free, from an hour before the change to 20 minutes after;
+def _warehouse(stranded: dict[str, tuple[int, int]], gpus: int = 100) -> duckdb.DuckDBPyConnection:
+    """Regions of `gpus` healthy GPUs with a tenth of them free, from an hour before the change to 20 minutes after;
     `stranded[region]` = (stranded GPUs before the change, after it)."""
     con = duckdb.connect()
     con.execute("create schema marts")
@@ -27,7 +27,8 @@ def _warehouse(stranded: dict[str, tuple[int, int]]) -> duckdb.DuckDBPyConnectio
             value = before if minute < 0 else after
             at = CHANGED_AT + timedelta(minutes=minute)
             con.execute(
-                "insert into marts.fct_scheduler__region_minutes values (?, ?, 100, 10, ?)", [region, at, value]
+                "insert into marts.fct_scheduler__region_minutes values (?, ?, ?, ?, ?)",
+                [region, at, gpus, gpus // 10, value],
             )
     return con
 
@@ -46,7 +47,8 @@ def _change(region: str | None) -> pl.DataFrame:
 
 def _config():
     config = detection_config()
-    return config.model_copy(update={"cohort": config.cohort | {"min_placement_gpu_minutes": 1000}})
+    evidence = {"min_placement_minutes": 8, "min_placement_gpu_minutes": 1000}
+    return config.model_copy(update={"cohort": config.cohort | evidence})
 
 
 def test_a_placement_change_that_strands_gpus_is_caught_against_the_unchanged_region():
@@ -68,9 +70,19 @@ def test_a_region_stranded_before_the_change_is_not_blamed_on_it():
 def test_a_fleet_wide_change_is_held_against_its_own_hour_before():
     con = _warehouse({"r1": (1, 8), "r2": (1, 8)})
     hits = placement_cohort_hits(con, _change(None), _config(), WINDOW)
-    # both regions pooled: 200 GPUs a minute, so 1,000 GPU-minutes in the 5th minute; no unchanged region is left
-    assert hits["minute_at"].min() == CHANGED_AT + timedelta(minutes=4)
+    # both regions pooled: 200 GPUs a minute reach 1,000 GPU-minutes in the 5th minute, so the 8 minutes bind;
+    # no unchanged region is left
+    assert hits["minute_at"].min() == CHANGED_AT + timedelta(minutes=7)
     assert hits["baseline"].unique().to_list() == [0.01]
+
+
+def test_a_small_region_is_trusted_after_eight_minutes_not_after_a_big_regions_gpu_minutes():
+    con = _warehouse({"r1": (1, 12), "r2": (1, 1)}, gpus=216)
+    hits = placement_cohort_hits(con, _change("r1"), _config(), WINDOW)
+    # 8 x 216 = 1,728 GPU-minutes by the 8th minute; 12/216 = 5.6 % against the 1 % floor, 12 of 21 free stranded.
+    # The 5,000 GPU-minutes a 600-GPU region gathers in 8 minutes would have taken this one 24.
+    assert hits["minute_at"].min() == CHANGED_AT + timedelta(minutes=7)
+    assert hits["value"][0] == 12 / 216
 
 
 def test_a_small_rise_below_the_ratio_does_not_fire():
