@@ -195,8 +195,12 @@ def _quality(args: argparse.Namespace) -> int:
         page = render(latest_results(con))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "quality.html").write_text(page)
-    failed = [r for r in rows if not r["success"]]
-    print(f"{len(rows) - len(failed)} of {len(rows)} expectations hold; report: {args.out / 'quality.html'}")
+    failed = [r for r in rows if r["success"] is False]
+    held = sum(r["success"] is True for r in rows)
+    print(f"{held} of {held + len(failed)} expectations hold; report: {args.out / 'quality.html'}")
+    off = sorted({r["table_name"] for r in rows if r["success"] is None})
+    if off:
+        print(f"  not connected (no landing file ever loaded; not run): {', '.join(off)}")
     for row in failed:
         print(
             f"  FAILED {row['table_name']}: {row['expectation']} {row['column_name'] or ''} "

@@ -31,12 +31,13 @@ def suite_check(table: str) -> AssetChecksDefinition:
         with warehouse.connect() as con:
             rows = run_suite(con, load_suites()[table], datetime.now().replace(microsecond=0))
             store(con, rows)
-        failed = [r for r in rows if not r["success"]]
+        failed = [r for r in rows if r["success"] is False]
         return AssetCheckResult(
             passed=not failed,
             severity=AssetCheckSeverity.WARN,
             metadata={
                 "expectations": len(rows),
+                "connected": all(r["success"] is not None for r in rows),
                 "failed": MetadataValue.json(
                     [{k: r[k] for k in ("expectation", "column_name", "unexpected_count", "error")} for r in failed]
                 ),

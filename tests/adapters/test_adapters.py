@@ -12,6 +12,7 @@ import pytest
 from pipelines.adapters import dcgm, k8s, node_exporter, nvidia_smi, sacct, step_times
 from pipelines.adapters.ingest import ingest
 from pipelines.cli import main
+from tests.fixtures.tiny_fleet import write
 
 REAL = Path(__file__).resolve().parents[1] / "fixtures" / "real"
 H100 = REAL / "nvidia_smi" / "linux-x86_64__nvidia-h100-80gb-hbm3__590.48.01__load.query-gpu.csv"
@@ -232,7 +233,16 @@ def test_one_gpu_scrape_alone_builds_reports_and_explain_says_why_it_cannot_comp
     capsys.readouterr()
     assert main(["explain", "--db", str(db), "--format", "json"]) == 2
     assert "one 5-minute bucket" in capsys.readouterr().err
-    # the sources nobody connected fail freshness, and say they are empty rather than "NaT"
+    # the sources nobody connected are reported as such, not as failures of their freshness
+    assert main(["quality", "--db", str(db), "--out", str(tmp_path / "quality")]) == 0
+    out = capsys.readouterr().out
+    assert "not connected (no landing file ever loaded; not run): raw.job_metadata" in out
+    assert "raw.scheduler_events" in out and "FAILED" not in out
+    assert "not connected" in (tmp_path / "quality" / "quality.html").read_text()
+    # a source that was connected and sent nothing fails, and says it is empty rather than "NaT"
+    write(landing, "scheduler_events", [])
+    assert main(["build", "--landing", str(landing), "--db", str(db), "--quiet"]) == 0
+    capsys.readouterr()
     assert main(["quality", "--db", str(db), "--out", str(tmp_path / "quality")]) == 1
     assert "FAILED raw.scheduler_events: column_max_to_be_between event_at (no rows)" in capsys.readouterr().out
 
