@@ -28,6 +28,9 @@ BAD_FRAMEWORK = "torch-2.5.0"
 DEFAULT_NODE_COUNT = {"ecc_storm": 2, "thermal_throttle": NODES_PER_RACK, "telemetry_gap": 6, "maintenance": 4}
 REGION_WIDE = {"storage_slowdown", "scheduler_outage", "fragmentation", "network_degradation", "driver_regression"}
 MULTIPLIERS = ("sc", "si", "sn", "storage", "neterr")  # default 1.0; the rest default 0
+FLAGS = ("gap", "maint", "ecc_drain")  # boolean arrays
+UNCORRECTABLE_PER_GPU_MIN = 0.01  # uncorrectable ECC errors per GPU-minute of a storm at magnitude 1
+ECC_RESET_MIN = 30  # a node drained for an uncorrectable error comes back this long after the storm, once reset
 
 
 @dataclass
@@ -39,6 +42,7 @@ class Effects:
     prio_boost: list[tuple[int, int, int, int]] = field(default_factory=list)  # (t0, t1, team|-1, priority)
     fw_slow: dict[str, float] = field(default_factory=dict)
     dummy: list[tuple[int, int, int, int]] = field(default_factory=list)  # (t0, t1, team, gpus)
+    ecc_trips: list[tuple[int, int]] = field(default_factory=list)  # (node, minute) of the error that drained it
 
     def get(self, name: str) -> np.ndarray | None:
         return self.arrays.get(name)
@@ -50,7 +54,7 @@ class Effects:
             if name in MULTIPLIERS:
                 self.arrays[name] = np.ones(shape, np.float32)
             else:
-                self.arrays[name] = np.zeros(shape, np.bool_ if name in ("gap", "maint") else np.float32)
+                self.arrays[name] = np.zeros(shape, np.bool_ if name in FLAGS else np.float32)
         return self.arrays[name]
 
     def region_flag(self, name: str) -> np.ndarray:
@@ -78,6 +82,8 @@ def build_effects(
             scenario, incident, incident.kind, f"incidents.{index}", fleet, origin, rng
         )
         _apply(incident.kind, incident.magnitude, fx, log, fleet, nodes, region, team, t0, t1, origin)
+        if incident.kind == "ecc_storm":
+            _drain_on_first_error(fx, fleet, nodes, t0, t1, incident.magnitude, rng)
         family = INCIDENT_FAMILIES[incident.kind]
         truth.append(
             _truth(
@@ -215,6 +221,17 @@ def _apply(kind, m, fx: Effects, log: ChangeLog, fleet, nodes, region, team, t0,
         fx.dummy.append((t0, t1, team, max(1, int(round(0.06 * m * fleet.n_gpus)))))
     elif kind == "telemetry_gap":
         fx.arr("gap")[rows, span] = True
+
+
+def _drain_on_first_error(fx: Effects, fleet: Fleet, nodes: list[int], t0: int, t1: int, m: float, rng) -> None:
+    """A double-bit ECC error (XID 48) means drain: the node agent takes the node out at its first uncorrectable
+    error, killing its jobs, and it stays out until the storm is over and the node has been reset."""
+    for node in nodes:
+        per_minute = 1 - np.exp(-UNCORRECTABLE_PER_GPU_MIN * m * int(fleet.node_gpus[node]))
+        tripped = max(t0, 0) + int(rng.geometric(per_minute)) - 1 if per_minute > 0 else t1
+        if tripped < min(t1, fx.minutes):
+            fx.arr("ecc_drain")[node, tripped : min(t1 + ECC_RESET_MIN, fx.minutes)] = True
+            fx.ecc_trips.append((node, tripped))
 
 
 def _region_rows(fx: Effects, name: str, region: int | None, span: slice) -> None:

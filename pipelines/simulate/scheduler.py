@@ -85,6 +85,9 @@ class Scheduler:
             hazardous |= (fx.arrays[name] > 0).any(axis=0)
         self.hazard_cum = np.concatenate([[0], np.cumsum(hazardous)])
         self.drain = _drain_mask(fx.get("maint"))
+        if fx.get("ecc_drain") is not None:  # a node drained for an ECC error takes no jobs until it is reset
+            ecc = fx.get("ecc_drain")
+            self.drain = ecc.copy() if self.drain is None else self.drain | ecc
         self.eligible_cache: dict[tuple[int, int], np.ndarray] = {}
         self.boost_edges = {t for t0, t1, *_ in fx.prio_boost for t in (t0, t1)}
         self._released = False
@@ -134,6 +137,9 @@ class Scheduler:
         queue: list[list] = []  # [sort key, job, attempt, ready_minute, saved_work, pending_sent]
         next_job, n_jobs = 0, len(jobs)
         maint_starts = _maint_starts(self.fx.get("maint"))
+        ecc_trips = defaultdict(list)
+        for node, minute in self.fx.ecc_trips:
+            ecc_trips[minute].append(node)
         down = self.fx.get("sched_down")
         changes = self._state_changes(down)
         for t in tqdm(range(self.T), desc="scheduling", unit="min", disable=not progress, mininterval=1):
@@ -143,6 +149,9 @@ class Scheduler:
             for node in maint_starts.get(t, ()):
                 for a in sorted(self.on_node[node]):
                     self._kill(a, t, queue, PREEMPTED, None, "drained for planned maintenance")
+            for node in ecc_trips.get(t, ()):
+                for a in sorted(self.on_node[node]):
+                    self._kill(a, t, queue, NODE_FAIL, None, INFRA_FAILURES["hz_hw"][2])
             full = self._released or t in changes or t % 60 == 0
             self._released = False
             fresh = []

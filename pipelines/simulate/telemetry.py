@@ -14,7 +14,7 @@ import pyarrow as pa
 from pipelines.contracts.sources import GPU_TELEMETRY, NETWORK_TELEMETRY, NODE_TELEMETRY
 from pipelines.simulate.changes import BASE_DRIVER, BASE_KERNEL
 from pipelines.simulate.context import SimContext
-from pipelines.simulate.incidents import BAD_DRIVER
+from pipelines.simulate.incidents import BAD_DRIVER, UNCORRECTABLE_PER_GPU_MIN
 from pipelines.simulate.scheduler import FAILED, NODE_FAIL
 from pipelines.simulate.workload import INTERACTIVE, MODELS
 
@@ -117,7 +117,10 @@ def gpu_day(ctx: SimContext, day: int, alloc: np.ndarray, rng: np.random.Generat
         throttle > 0, THROTTLE_SW_THERMAL | THROTTLE_HW_THERMAL, 0
     )
     ecc_corr = rng.poisson(0.0002 + 2.0 * ecc)
-    ecc_unc = rng.poisson(0.01 * ecc)
+    ecc_unc = np.where(_before_trip(ctx, first, last), 0, rng.poisson(UNCORRECTABLE_PER_GPU_MIN * ecc))
+    for node, minute in fx.ecc_trips:  # the first uncorrectable error: the one the node agent drained the node for
+        if first <= minute < last:
+            ecc_unc[int(fleet.node_first_gpu[node]), minute - first] += 1
     xid = np.where(ecc_unc > 0, 48, 0)
     xid = _failure_xids(ctx, first, last, xid)
     driver = ctx.changes.node_versions(ctx.changes.driver, BASE_DRIVER, first, last - first)[fleet.gpu_node]
@@ -181,6 +184,15 @@ def _timestamps(ctx: SimContext, minutes: np.ndarray) -> np.ndarray:
     return base + minutes.astype("timedelta64[m]").astype("timedelta64[us]")
 
 
+def _before_trip(ctx: SimContext, first: int, last: int) -> np.ndarray:
+    """Per GPU and minute: before its node's first uncorrectable ECC error (drawn with the incident, since the
+    scheduler drains the node at it), when the storm may only show correctable ones."""
+    trip_at = np.full(ctx.fleet.n_nodes, np.iinfo(np.int64).max)
+    for node, minute in ctx.fx.ecc_trips:
+        trip_at[node] = minute
+    return np.arange(first, last)[None, :] < trip_at[ctx.fleet.gpu_node][:, None]
+
+
 def node_day(ctx: SimContext, day: int, alloc: np.ndarray, rng: np.random.Generator) -> pa.Table:
     fleet, fx = ctx.fleet, ctx.fx
     first, last = ctx.day_minutes(day)
@@ -194,7 +206,8 @@ def node_day(ctx: SimContext, day: int, alloc: np.ndarray, rng: np.random.Genera
     for name in ("ecc", "throttle"):
         if fx.get(name) is not None:
             hw |= fx.get(name)[:, span] > 0
-    health = np.where(maint, "maintenance", np.where(hw, "degraded", "ok"))
+    drained = fx.get("ecc_drain")[:, span] if fx.get("ecc_drain") is not None else np.zeros(shape, bool)
+    health = np.where(maint, "maintenance", np.where(drained, "down", np.where(hw, "degraded", "ok")))
     table = {
         "ts": np.tile(_timestamps(ctx, np.arange(first, last)), fleet.n_nodes),
         "node_id": repeated_strings(fleet.node_ids, np.repeat(np.arange(fleet.n_nodes), shape[1])),

@@ -161,6 +161,33 @@ def test_ecc_storm_raises_ecc_and_xid_on_its_nodes(sql, truth):
     assert other < 0.01
 
 
+def test_the_first_uncorrectable_error_drains_the_storm_node_until_it_is_reset(sql, truth):
+    begin, end, scope = window(truth, "ecc_storm")
+    node = scope["nodes"][0]
+    (tripped,) = sql(
+        "select min(ts) from gpu_telemetry where node_id = $n and xid = 48 and ts >= $b", {"n": node, "b": begin}
+    )[0]
+    assert begin <= tripped < end
+    # before it the node is degraded (correctable errors only); from it, down through the storm and the reset
+    before = sql(
+        "select distinct health from node_telemetry where node_id = $n and ts >= $b and ts < $t",
+        {"n": node, "b": begin, "t": tripped},
+    )
+    assert before in ([], [("degraded",)])
+    down = sql(
+        "select distinct health from node_telemetry where node_id = $n and ts >= $t "
+        "and ts < $e::timestamp + interval 30 minute",
+        {"n": node, "t": tripped, "e": end},
+    )
+    assert down == [("down",)]
+    # its jobs died at the error and nothing was placed on it while it was down
+    busy = sql(
+        "select count(*) from gpu_telemetry where node_id = $n and ts > $t and ts < $e and gpu_util_pct > 0",
+        {"n": node, "t": tripped, "e": end},
+    )
+    assert busy == [(0,)]
+
+
 def test_thermal_throttle_heats_and_slows_its_rack(sql, truth):
     inside, outside = _inside_outside(
         sql, truth, "thermal_throttle", "select avg(temp_c) from gpu_telemetry where gpu_util_pct > 0 and {where}"
