@@ -5,7 +5,13 @@ factors' log changes. Each factor is 1 minus its losses over its denominator (pa
 GPU-minutes), so a factor's log change splits over its loss reasons by the logarithmic mean (LMDI): reason i gets
 -delta(loss_i / denominator) / L(F0, F1), where L(a, b) = (a - b) / (ln a - ln b). A reason's change splits over
 the values of any dimension into mix (the slice's share of the denominator moved) and rate (the slice's loss rate
-moved), by midpoint weights; within one dimension the slices add up to the reason exactly."""
+moved), by midpoint weights; within one dimension the slices add up to the reason exactly.
+
+Beside the log tree, each reason and family carries `excess_gpu_hours`: the GPU-hours it lost in the current window
+beyond what the baseline's loss rate would have lost on the same paid time. These add up exactly to the paid hours
+times the drop in goodput, and they stay meaningful where the log tree does not: when a slice loses nearly all of
+its GPUs, the factors after availability are ratios of a few GPU-minutes, and a floored zero among them can outweigh
+the outage itself in log space."""
 
 from __future__ import annotations
 
@@ -92,6 +98,7 @@ def explain(baseline: pl.DataFrame, current: pl.DataFrame, dimensions: tuple[str
     goodput = {name: sums["productive_gpu_min"] / sums["paid_gpu_min"] for name, sums in totals.items()}
     factors = []
     families: dict[str, float] = {}
+    excess: dict[str, float] = {}
     for factor, (numerator, denominator) in FACTORS.items():
         value0, value1 = (_ratio(s, numerator, denominator) for s in (before, after))
         weight = log_mean(value1, value0)
@@ -102,8 +109,12 @@ def explain(baseline: pl.DataFrame, current: pl.DataFrame, dimensions: tuple[str
             share0, share1 = (_ratio(s, loss, denominator, empty=0.0) for s in (before, after))
             change = -(share1 - share0) / weight
             slices = _top_slices(baseline, current, loss, denominator, weight, dimensions)
-            reasons.append({"reason": reason, "family": family, "change": change, "top_slices": slices})
+            hours = (after[loss] - before[loss] / before["paid_gpu_min"] * after["paid_gpu_min"]) / 60
+            reasons.append(
+                {"reason": reason, "family": family, "change": change, "excess_gpu_hours": hours, "top_slices": slices}
+            )
             families[family] = families.get(family, 0.0) + change
+            excess[family] = excess.get(family, 0.0) + hours
         reasons.sort(key=lambda r: r["change"])
         factors.append(
             {
@@ -128,6 +139,9 @@ def explain(baseline: pl.DataFrame, current: pl.DataFrame, dimensions: tuple[str
         "total_change": total,
         "factors": factors,
         "families": dict(sorted(families.items(), key=lambda kv: kv[1])),
+        # GPU-hours lost beyond the baseline's rates, largest first: they add up to paid hours x the goodput drop
+        "excess_gpu_hours": after["paid_gpu_min"] * (goodput["baseline"] - goodput["current"]) / 60,
+        "families_excess_gpu_hours": dict(sorted(excess.items(), key=lambda kv: -kv[1])),
         "slices": _goodput_slices(baseline, current, total, dimensions),
     }
 

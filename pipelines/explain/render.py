@@ -44,6 +44,12 @@ def as_table(tree: dict, min_change: float = 0.0005) -> str:
                 )
     lines += ["", "by family:"]
     lines += [f"{pct(change)}  {family}" for family, change in tree["families"].items() if abs(change) >= min_change]
+    lines += ["", f"GPU-hours lost beyond the baseline's rates: {tree['excess_gpu_hours']:,.1f}, by family:"]
+    lines += [
+        f"{hours:+9.1f} h  {family}"
+        for family, hours in tree["families_excess_gpu_hours"].items()
+        if abs(hours) >= 0.05
+    ]
     return "\n".join(lines)
 
 
