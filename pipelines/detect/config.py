@@ -76,6 +76,7 @@ class Detector(_Strict):
     floor: float = Field(0.0, ge=0)
     min_value: float = Field(0.0, ge=0)
     persistence_min: int = Field(ge=1)
+    weekly: bool = False  # the same hour of the weeks before is the baseline, where they exist
     severity: Severity
     intent: Intent
     family: Family
@@ -85,6 +86,7 @@ class Detector(_Strict):
 class DetectionConfig(_Strict):
     baseline_window: str = "24h"
     min_history_min: int = Field(60, ge=1)
+    profile_weeks: int = Field(4, ge=1)
     detectors: dict[str, Detector]
     outage_min: int = Field(5, ge=1)
     outage_min_pending: int = Field(3, ge=1)

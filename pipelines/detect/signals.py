@@ -27,9 +27,12 @@ LOSS_FAMILIES = {  # goodput loss columns by the family that owns them
 }
 
 
-def against_baseline(series: pl.DataFrame, keys: list[str], det: Detector, config: DetectionConfig) -> pl.DataFrame:
+def against_baseline(
+    series: pl.DataFrame, keys: list[str], det: Detector, config: DetectionConfig, weekly: bool = False
+) -> pl.DataFrame:
     """Minutes where value >= ratio x reference: the scope's trailing median, or its peers' median while the scope
-    has less than `min_history_min` minutes behind it. Adds `baseline` (the reference used)."""
+    has less than `min_history_min` minutes behind it; with `weekly`, first the same hour of the weeks before where
+    the series holds them (see `hour_of_week`). Adds `baseline` (the reference used)."""
     window = config.baseline_window
     scored = (
         series.drop_nulls("value")
@@ -41,11 +44,29 @@ def against_baseline(series: pl.DataFrame, keys: list[str], det: Detector, confi
         )
     )
     reference = pl.when(pl.col("_n") >= config.min_history_min).then(pl.col("_own")).otherwise(pl.col("_peers"))
+    if weekly:
+        profile = hour_of_week(series, keys, config.profile_weeks)
+        scored = scored.with_columns(pl.col("minute_at").dt.truncate("1h").alias("hour_at")).join(
+            profile, on=[*keys, "hour_at"], how="left"
+        )
+        reference = pl.when(pl.col("_week").is_not_null()).then(pl.col("_week")).otherwise(reference)
     scored = scored.with_columns(reference.alias("baseline"))
     held = (pl.col("value") >= det.ratio * pl.max_horizontal(pl.col("baseline"), pl.lit(det.floor))) & (
         pl.col("value") >= det.min_value
     )
     return scored.filter(held).select(*keys, "minute_at", "value", "baseline")
+
+
+def hour_of_week(series: pl.DataFrame, keys: list[str], weeks: int) -> pl.DataFrame:
+    """Per scope and hour: the median, over the weeks before (up to `weeks`), of the same hour-of-week's median. The
+    hour a week back ends a week before the hour it serves ends, so the profile is causal."""
+    hourly = (
+        series.drop_nulls("value")
+        .group_by(*keys, pl.col("minute_at").dt.truncate("1h").alias("hour_at"))
+        .agg(pl.col("value").median())
+    )
+    back = pl.concat([hourly.with_columns(pl.col("hour_at") + timedelta(weeks=k)) for k in range(1, weeks + 1)])
+    return back.group_by(*keys, "hour_at").agg(pl.col("value").median().alias("_week"))
 
 
 def node_series(con: duckdb.DuckDBPyConnection, column: str, window: tuple[datetime, datetime]) -> pl.DataFrame:
@@ -83,7 +104,8 @@ def detector_episodes(
         found = episodes(hits, NODE_KEYS, det.persistence_min, window[1], delay_min=delay_min)
         frames.append(found.with_columns(pl.lit(name).alias("rule")))
     det = config.detectors["idle_with_demand"]
-    hits = against_baseline(region_series(con, "idle_with_demand", window), REGION_KEYS, det, config)
+    series = region_series(con, "idle_with_demand", profile_window(window, det, config))
+    hits = against_baseline(series, REGION_KEYS, det, config, det.weekly)
     found = episodes(hits, REGION_KEYS, det.persistence_min, window[1], delay_min=delay_min)
     frames.append(found.with_columns(pl.lit("idle_with_demand").alias("rule")))
     frames.append(goodput_drop(con, config, window, delay_min))
@@ -92,12 +114,19 @@ def detector_episodes(
     return pl.concat(frames, how="diagonal_relaxed")
 
 
+def profile_window(window: tuple[datetime, datetime], det: Detector, config: DetectionConfig):
+    """A weekly detector's series reaches back as many weeks as its profile uses (a tick looks back only a day)."""
+    if not det.weekly:
+        return window
+    return window[0] - timedelta(weeks=config.profile_weeks, hours=1), window[1]
+
+
 def goodput_drop(con, config: DetectionConfig, window, delay_min: int) -> pl.DataFrame:
     """The north star's loss per region per 5 minutes against its baseline; the family is the loss that grew most
     against the same baseline window."""
     det = config.detectors["goodput_drop"]
-    series = region_series(con, "goodput", window)
-    hits = against_baseline(series.select(*REGION_KEYS, "minute_at", "value"), REGION_KEYS, det, config)
+    series = region_series(con, "goodput", profile_window(window, det, config))
+    hits = against_baseline(series.select(*REGION_KEYS, "minute_at", "value"), REGION_KEYS, det, config, det.weekly)
     found = episodes(hits, REGION_KEYS, det.persistence_min, window[1], max_gap_min=5, delay_min=delay_min)
     if found.is_empty():
         return found.with_columns(pl.lit("goodput_drop").alias("rule"), pl.lit(None, pl.String).alias("family"))

@@ -70,3 +70,44 @@ def test_without_history_peers_in_the_same_minute_carry_the_comparison():
 def test_a_scope_as_slow_as_its_own_history_does_not_alert():
     config = detection_config()
     assert against_baseline(_series([5.0] * 200), ["node_id"], DETECTOR, config).is_empty()
+
+
+def _weeks_of_region_minutes() -> pl.DataFrame:
+    """Eight days of one region from Monday 00:00 at 2 % idle-with-demand, with a surge to 10 % from 09:00 to 10:00
+    on both Mondays (a weekly pattern) and, on the second Monday only, 10 % from 14:00 to 14:30 (a regression)."""
+    monday = datetime(2026, 3, 2)
+    minutes = [monday + timedelta(minutes=i) for i in range(8 * 1440)]
+
+    def value(at: datetime) -> float:
+        surge = at.weekday() == 0 and at.hour == 9
+        regression = at.date() == datetime(2026, 3, 9).date() and at.hour == 14 and at.minute < 30
+        return 0.10 if surge or regression else 0.02
+
+    return pl.DataFrame({"region": ["r1"] * len(minutes), "minute_at": minutes, "value": [value(m) for m in minutes]})
+
+
+WEEKLY = Detector(
+    ratio=3.0,
+    floor=0.02,
+    min_value=0.08,
+    persistence_min=1,
+    severity="warning",
+    intent="ticket",
+    family="scheduling",
+    summary="x",
+)
+
+
+def test_where_a_week_of_history_allows_the_same_hour_of_the_week_is_the_baseline():
+    config = detection_config()
+    series = _weeks_of_region_minutes()
+    # against the trailing 24 hours alone, the weekly surge looks like a regression: 10 % against a median of 2 %
+    plain = against_baseline(series, ["region"], WEEKLY, config).filter(pl.col("minute_at") >= datetime(2026, 3, 9))
+    assert plain.filter(pl.col("minute_at").dt.hour() == 9).height == 60
+    # against the same hour a week before (the median of that hour, 10 %), the surge is expected ...
+    weekly = against_baseline(series, ["region"], WEEKLY, config, weekly=True)
+    weekly = weekly.filter(pl.col("minute_at") >= datetime(2026, 3, 9))
+    assert weekly.filter(pl.col("minute_at").dt.hour() == 9).is_empty()
+    # ... and the afternoon rise, which last Monday did not have, is still caught against last Monday's 2 %
+    assert weekly["minute_at"].to_list() == [datetime(2026, 3, 9, 14, m) for m in range(30)]
+    assert weekly["baseline"].unique().to_list() == [0.02]
