@@ -1,6 +1,7 @@
 -- one row per day per region per SKU per team per spend category: the GPU-hours and the dollars of the day's bill
 -- they carry. The categories split every paid GPU-hour once (productive, each loss, idle, maintenance), and
--- 'unobserved' holds the part of the bill the telemetry does not cover, so each region-day adds up to the bill.
+-- 'unobserved' holds the part of the bill the telemetry does not cover, so each region-day adds up to the bill;
+-- 'no_telemetry' the paid minutes inside the data's span in which a GPU sent nothing and held no job.
 with hours as (
     select
         date_trunc('day', bucket_at)::date as cost_date,
@@ -11,6 +12,7 @@ with hours as (
         sum(productive_gpu_min) as productive,
         sum(loss_maintenance_gpu_min) as maintenance,
         sum(loss_gpu_fault_gpu_min) as hardware_fault,
+        sum(loss_unobserved_gpu_min) as no_telemetry,
         sum(loss_idle_with_demand_gpu_min) as idle_with_demand,
         sum(loss_no_demand_gpu_min) as idle_no_demand,
         sum(loss_after_checkpoint_gpu_min) as lost_after_checkpoint,
@@ -41,6 +43,7 @@ categories as (
             when 'productive' then h.productive
             when 'maintenance' then h.maintenance
             when 'hardware_fault' then h.hardware_fault
+            when 'no_telemetry' then h.no_telemetry
             when 'idle_with_demand' then h.idle_with_demand
             when 'idle_no_demand' then h.idle_no_demand
             when 'lost_after_checkpoint' then h.lost_after_checkpoint
@@ -58,7 +61,8 @@ categories as (
         end as gpu_min,
     from hours as h
     cross join (values
-        ('productive'), ('maintenance'), ('hardware_fault'), ('idle_with_demand'), ('idle_no_demand'),
+        ('productive'), ('maintenance'), ('hardware_fault'), ('no_telemetry'), ('idle_with_demand'),
+        ('idle_no_demand'),
         ('lost_after_checkpoint'), ('no_progress'), ('held_idle'), ('startup'), ('checkpoint_write'),
         ('dataloader_wait'), ('grad_sync_wait'), ('compute_throttled'), ('compute_slow'), ('stalled'),
         ('telemetry_gap'), ('other_step_loss')
@@ -109,7 +113,7 @@ final as (
             when s.category in ('lost_after_checkpoint', 'no_progress', 'held_idle') then 'wasted'
             when s.category = 'maintenance' then 'maintenance'
             when s.category = 'hardware_fault' then 'hardware'
-            when s.category = 'unobserved' then 'unobserved'
+            when s.category in ('unobserved', 'no_telemetry') then 'unobserved'
             else 'inefficiency'
         end as spend_kind,
         s.gpu_h,

@@ -63,6 +63,9 @@ states as (
         -- a fault, a node down, or a thermal drain: a throttled GPU no job holds is kept out of the schedule
         coalesce(t.is_fault, false) or coalesce(n.health = 'down', false)
             or (coalesce(t.is_throttled, false) and w.job_id is null) as is_fault,
+        -- no telemetry from the GPU and no job on it: whether it was idle, busy or down is unknown, so the minute
+        -- is a data gap (its own availability loss), never read as a healthy idle GPU
+        t.gpu_id is null and w.job_id is null as is_unobserved,
         n.driver_version,
         w.job_id is not null as is_allocated,
         w.* exclude (gpu_id, minute_at),
@@ -75,7 +78,7 @@ states as (
 
 weighted as (
     -- 1 for a healthy GPU-minute, 0 otherwise: every measure after availability is counted on healthy time only
-    select *, case when is_maintenance or is_fault then 0.0 else 1.0 end as healthy_weight,
+    select *, case when is_maintenance or is_fault or is_unobserved then 0.0 else 1.0 end as healthy_weight,
     from states
 ),
 
@@ -106,9 +109,11 @@ final as (
             as retained_gpu_min,
         s.healthy_weight * coalesce(s.productive_gpu_min, 0)
             as productive_gpu_min,
-        -- availability: planned maintenance, then hardware faults and thermal drains
+        -- availability: planned maintenance, then hardware faults and thermal drains, then GPUs nobody saw
         case when s.is_maintenance then 1.0 else 0.0 end as loss_maintenance_gpu_min,
         case when s.is_fault and not s.is_maintenance then 1.0 else 0.0 end as loss_gpu_fault_gpu_min,
+        case when s.is_unobserved and not s.is_fault and not s.is_maintenance then 1.0 else 0.0 end
+            as loss_unobserved_gpu_min,
         -- allocation: idle while jobs waited in the region (scheduling) or idle for want of demand
         case when s.healthy_weight = 1 and not s.is_allocated
             then least(1.0, coalesce(d.pending_gpus, 0) / i.idle_gpus) else 0.0 end as loss_idle_with_demand_gpu_min,

@@ -23,6 +23,7 @@ summed as (
         sum(productive_gpu_min) as productive_gpu_min,
         sum(loss_maintenance_gpu_min) as loss_maintenance_gpu_min,
         sum(loss_gpu_fault_gpu_min) as loss_gpu_fault_gpu_min,
+        sum(loss_unobserved_gpu_min) as loss_unobserved_gpu_min,
         sum(loss_idle_with_demand_gpu_min) as loss_idle_with_demand_gpu_min,
         sum(loss_no_demand_gpu_min) as loss_no_demand_gpu_min,
         sum(loss_after_checkpoint_gpu_min) as loss_after_checkpoint_gpu_min,

@@ -22,7 +22,7 @@ LOSS_FAMILIES = {  # goodput loss columns by the family that owns them
     "data_io": ["loss_dataloader_gpu_min"],
     "network": ["loss_grad_sync_gpu_min"],
     "software": ["loss_compute_slow_gpu_min", "loss_after_checkpoint_gpu_min", "loss_startup_gpu_min"],
-    "telemetry": ["loss_telemetry_gap_gpu_min"],
+    "telemetry": ["loss_telemetry_gap_gpu_min", "loss_unobserved_gpu_min"],
     "gaming": ["loss_no_progress_gpu_min"],
 }
 

@@ -31,6 +31,7 @@ FACTORS = {
 REASONS = {
     "maintenance": ("availability", "planned", "loss_maintenance_gpu_min"),
     "gpu_fault": ("availability", "hardware", "loss_gpu_fault_gpu_min"),
+    "unobserved": ("availability", "telemetry", "loss_unobserved_gpu_min"),
     "idle_with_demand": ("allocation", "scheduling", "loss_idle_with_demand_gpu_min"),
     "no_demand": ("allocation", "demand", "loss_no_demand_gpu_min"),
     "lost_after_failure_hardware": ("retention", "hardware", "loss_failed_hardware_gpu_min"),

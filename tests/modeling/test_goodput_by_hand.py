@@ -57,7 +57,8 @@ def test_the_factors_multiply_to_goodput_in_every_row(tiny_db, table):
 def test_loss_reasons_add_up_to_each_factor_loss(tiny_db):
     worst = tiny_db.execute("""
         select
-            max(abs(paid_gpu_min - healthy_gpu_min - loss_maintenance_gpu_min - loss_gpu_fault_gpu_min)),
+            max(abs(paid_gpu_min - healthy_gpu_min - loss_maintenance_gpu_min - loss_gpu_fault_gpu_min
+                    - loss_unobserved_gpu_min)),
             max(abs(healthy_gpu_min - allocated_gpu_min - loss_idle_with_demand_gpu_min - loss_no_demand_gpu_min)),
             max(abs(allocated_gpu_min - retained_gpu_min - loss_after_checkpoint_gpu_min - loss_startup_gpu_min)),
             max(abs(retained_gpu_min - productive_gpu_min - loss_checkpoint_gpu_min - loss_dataloader_gpu_min
