@@ -9,8 +9,8 @@ from functools import cache
 from pathlib import Path
 
 import polars as pl
-import yaml
 
+from pipelines.config import read_yaml
 from pipelines.contracts import SOURCES
 
 QUARANTINE_SCHEMA = {"file": pl.String, "line": pl.Int64, "reason": pl.String, "text": pl.String}
@@ -87,7 +87,7 @@ def scrape_time(path: Path, at: datetime | None = None) -> datetime:
 
 @cache
 def known_skus() -> dict[str, dict]:
-    return yaml.safe_load(SKUS.read_text())
+    return read_yaml(SKUS.read_text())
 
 
 def sku_of(model_name: str | None) -> str | None:

@@ -10,6 +10,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from pipelines.config import read_yaml
+
 CONFIG_DIR = Path(__file__).parents[1] / "config"
 FAMILIES = ("hardware", "software", "scheduling", "data_io", "network", "gaming", "telemetry")
 Severity = Literal["info", "warning", "critical"]
@@ -98,7 +100,7 @@ class DetectionConfig(_Strict):
 
 def load_yaml(path: Path, model: type[BaseModel]) -> Any:
     try:
-        data = yaml.safe_load(path.read_text())
+        data = read_yaml(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     try:

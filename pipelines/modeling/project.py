@@ -16,10 +16,10 @@ from functools import cache
 from pathlib import Path
 
 import sqlglot
-import yaml
 from sqlglot import exp
 from sqlglot.optimizer.scope import traverse_scope
 
+from pipelines.config import read_yaml
 from pipelines.contracts import SOURCES
 
 LAYERS = ("staging", "intermediate", "marts")
@@ -181,7 +181,7 @@ def _folder_config(folder: Path) -> dict[str, dict]:
     path = folder / "_models.yml"
     if not path.exists():
         return {}
-    data = yaml.safe_load(path.read_text()) or {}
+    data = read_yaml(path.read_text()) or {}
     models = data.get("models", {})
     if not isinstance(models, dict):
         raise ModelError(f"{path}: 'models' must map model names to their settings")

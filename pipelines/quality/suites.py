@@ -13,10 +13,10 @@ from typing import Any
 
 import duckdb
 import polars as pl
-import yaml
 from sqlglot import exp
 
 from pipelines.catalog import table_exists
+from pipelines.config import read_yaml
 from pipelines.ingest.load import MANIFEST
 
 SUITES = Path(__file__).resolve().parents[2] / "models" / "_expectations.yml"
@@ -41,7 +41,7 @@ class Suite:
 
 
 def load_suites(path: Path = SUITES) -> dict[str, Suite]:
-    data = yaml.safe_load(path.read_text()) or {}
+    data = read_yaml(path.read_text()) or {}
     suites = {}
     for table, spec in data.items():
         partition = spec.get("partition") or {}

@@ -8,6 +8,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from pipelines.config import read_yaml
+
 METRICS_DIR = Path(__file__).parents[2] / "metrics"
 GRAINS = ("minute", "5min", "hour", "day", "week")
 
@@ -50,7 +52,7 @@ def load_catalog(folder: Path = METRICS_DIR) -> dict[str, Metric]:
     metrics: dict[str, Metric] = {}
     for path in sorted(folder.glob("*.yml")):
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            data = read_yaml(path.read_text()) or {}
         except yaml.YAMLError as exc:
             raise MetricError(f"{path}: not valid YAML: {exc}") from None
         for index, entry in enumerate(data.get("metrics", [])):

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import yaml
 
+from pipelines.config import read_yaml
 from pipelines.contracts.sources import INVENTORY
 from pipelines.simulate.scenario import FleetSpec
 
@@ -24,7 +24,7 @@ REGION_CODES = {"us-east": "use", "eu-west": "euw"}
 def sku_profiles() -> dict[str, dict[str, Any]]:
     """SKU physics and prices from pipelines/config/skus.yml."""
     text = resources.files("pipelines.config").joinpath("skus.yml").read_text()
-    profiles = yaml.safe_load(text)
+    profiles = read_yaml(text)
     for sku, profile in profiles.items():
         for key in ("gpus_per_node", "tdp_w", "idle_w", "load_w", "idle_temp_c", "load_temp_c", "speed"):
             if key not in profile:

@@ -10,6 +10,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from pipelines.config import read_yaml
+
 # kind -> family; the family decides whether an incident should page.
 INCIDENT_FAMILIES: dict[str, str] = {
     "ecc_storm": "hardware",
@@ -138,7 +140,7 @@ def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file; every problem is reported as '<file>: <field>: <message>'."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = read_yaml(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise ScenarioError(f"{path}: cannot read scenario: {exc}") from exc
     if not isinstance(data, dict):
