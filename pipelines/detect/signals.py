@@ -27,12 +27,10 @@ LOSS_FAMILIES = {  # goodput loss columns by the family that owns them
 }
 
 
-def against_baseline(
-    series: pl.DataFrame, keys: list[str], det: Detector, config: DetectionConfig, weekly: bool = False
-) -> pl.DataFrame:
+def against_baseline(series: pl.DataFrame, keys: list[str], det: Detector, config: DetectionConfig) -> pl.DataFrame:
     """Minutes where value >= ratio x reference: the scope's trailing median, or its peers' median while the scope
-    has less than `min_history_min` minutes behind it; with `weekly`, first the same hour of the weeks before where
-    the series holds them (see `hour_of_week`). Adds `baseline` (the reference used)."""
+    has less than `min_history_min` minutes behind it; for a `weekly` detector, first the same hour of the weeks
+    before where the series holds them (see `hour_of_week`). Adds `baseline` (the reference used)."""
     window = config.baseline_window
     scored = (
         series.drop_nulls("value")
@@ -44,7 +42,7 @@ def against_baseline(
         )
     )
     reference = pl.when(pl.col("_n") >= config.min_history_min).then(pl.col("_own")).otherwise(pl.col("_peers"))
-    if weekly:
+    if det.weekly:
         profile = hour_of_week(series, keys, config.profile_weeks)
         scored = scored.with_columns(pl.col("minute_at").dt.truncate("1h").alias("hour_at")).join(
             profile, on=[*keys, "hour_at"], how="left"
@@ -105,7 +103,7 @@ def detector_episodes(
         frames.append(found.with_columns(pl.lit(name).alias("rule")))
     det = config.detectors["idle_with_demand"]
     series = region_series(con, "idle_with_demand", profile_window(window, det, config))
-    hits = against_baseline(series, REGION_KEYS, det, config, det.weekly)
+    hits = against_baseline(series, REGION_KEYS, det, config)
     found = episodes(hits, REGION_KEYS, det.persistence_min, window[1], delay_min=delay_min)
     frames.append(found.with_columns(pl.lit("idle_with_demand").alias("rule")))
     frames.append(goodput_drop(con, config, window, delay_min))
@@ -126,7 +124,7 @@ def goodput_drop(con, config: DetectionConfig, window, delay_min: int) -> pl.Dat
     against the same baseline window."""
     det = config.detectors["goodput_drop"]
     series = region_series(con, "goodput", profile_window(window, det, config))
-    hits = against_baseline(series.select(*REGION_KEYS, "minute_at", "value"), REGION_KEYS, det, config, det.weekly)
+    hits = against_baseline(series.select(*REGION_KEYS, "minute_at", "value"), REGION_KEYS, det, config)
     found = episodes(hits, REGION_KEYS, det.persistence_min, window[1], max_gap_min=5, delay_min=delay_min)
     if found.is_empty():
         return found.with_columns(pl.lit("goodput_drop").alias("rule"), pl.lit(None, pl.String).alias("family"))

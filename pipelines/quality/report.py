@@ -36,7 +36,7 @@ def render(results: list[dict]) -> str:
     ]
     for table, rows in tables.items():
         bad = sum(r["success"] is False for r in rows)
-        state = _row_class(None if all(r["success"] is None for r in rows) else True, bad)
+        state = "off" if all(r["success"] is None for r in rows) else _row_class(True, bad)
         parts.append(
             f"<tr class='{state}'><td><a href='#{html.escape(table)}'>{html.escape(table)}</a>"
             f"</td><td>{len(rows)}</td><td>{bad}</td></tr>"

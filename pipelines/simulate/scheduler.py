@@ -136,22 +136,16 @@ class Scheduler:
         submit_s = jobs.submit_s.tolist()
         queue: list[list] = []  # [sort key, job, attempt, ready_minute, saved_work, pending_sent]
         next_job, n_jobs = 0, len(jobs)
-        maint_starts = _maint_starts(self.fx.get("maint"))
-        ecc_trips = defaultdict(list)
-        for node, minute in self.fx.ecc_trips:
-            ecc_trips[minute].append(node)
+        clears = _node_clears(self.fx)
         down = self.fx.get("sched_down")
         changes = self._state_changes(down)
         for t in tqdm(range(self.T), desc="scheduling", unit="min", disable=not progress, mininterval=1):
             for a in self.ends.pop(t, ()):
                 if not self.attempts[a].closed:
                     self._finish(a, t, queue)
-            for node in maint_starts.get(t, ()):
+            for node, state, reason in clears.get(t, ()):
                 for a in sorted(self.on_node[node]):
-                    self._kill(a, t, queue, PREEMPTED, None, "drained for planned maintenance")
-            for node in ecc_trips.get(t, ()):
-                for a in sorted(self.on_node[node]):
-                    self._kill(a, t, queue, NODE_FAIL, None, INFRA_FAILURES["hz_hw"][2])
+                    self._kill(a, t, queue, state, None, reason)
             full = self._released or t in changes or t % 60 == 0
             self._released = False
             fresh = []
@@ -440,11 +434,15 @@ def _drain_mask(maint: np.ndarray | None) -> np.ndarray | None:
     return (cum[:, ahead] - cum[:, :-1]) > 0
 
 
-def _maint_starts(maint: np.ndarray | None) -> dict[int, list[int]]:
-    if maint is None:
-        return {}
-    edges = maint & ~np.concatenate([np.zeros((maint.shape[0], 1), bool), maint[:, :-1]], axis=1)
-    starts: dict[int, list[int]] = defaultdict(list)
-    for node, minute in zip(*np.nonzero(edges), strict=True):
-        starts[int(minute)].append(int(node))
-    return starts
+def _node_clears(fx: Effects) -> dict[int, list[tuple[int, int, str]]]:
+    """Minute -> (node, end state, reason) for every node whose jobs are stopped then: planned maintenance starting
+    (preempted) and an ECC storm's first uncorrectable error (the node agent drains it; its jobs fail)."""
+    clears: dict[int, list[tuple[int, int, str]]] = defaultdict(list)
+    maint = fx.get("maint")
+    if maint is not None:
+        edges = maint & ~np.concatenate([np.zeros((maint.shape[0], 1), bool), maint[:, :-1]], axis=1)
+        for node, minute in zip(*np.nonzero(edges), strict=True):
+            clears[int(minute)].append((int(node), PREEMPTED, "drained for planned maintenance"))
+    for node, minute in fx.ecc_trips:
+        clears[minute].append((node, NODE_FAIL, INFRA_FAILURES["hz_hw"][2]))
+    return clears

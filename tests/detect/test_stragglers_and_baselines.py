@@ -91,6 +91,7 @@ WEEKLY = Detector(
     floor=0.02,
     min_value=0.08,
     persistence_min=1,
+    weekly=True,
     severity="warning",
     intent="ticket",
     family="scheduling",
@@ -102,10 +103,11 @@ def test_where_a_week_of_history_allows_the_same_hour_of_the_week_is_the_baselin
     config = detection_config()
     series = _weeks_of_region_minutes()
     # against the trailing 24 hours alone, the weekly surge looks like a regression: 10 % against a median of 2 %
-    plain = against_baseline(series, ["region"], WEEKLY, config).filter(pl.col("minute_at") >= datetime(2026, 3, 9))
+    daily = WEEKLY.model_copy(update={"weekly": False})
+    plain = against_baseline(series, ["region"], daily, config).filter(pl.col("minute_at") >= datetime(2026, 3, 9))
     assert plain.filter(pl.col("minute_at").dt.hour() == 9).height == 60
     # against the same hour a week before (the median of that hour, 10 %), the surge is expected ...
-    weekly = against_baseline(series, ["region"], WEEKLY, config, weekly=True)
+    weekly = against_baseline(series, ["region"], WEEKLY, config)
     weekly = weekly.filter(pl.col("minute_at") >= datetime(2026, 3, 9))
     assert weekly.filter(pl.col("minute_at").dt.hour() == 9).is_empty()
     # ... and the afternoon rise, which last Monday did not have, is still caught against last Monday's 2 %
