@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 from dagster import AssetKey, DagsterInstance, materialize
 from tqdm import tqdm
 
@@ -102,39 +103,38 @@ def build(
     return loads
 
 
-def update(landing: str | Path, db: str | Path, window: tuple[datetime, datetime]) -> list[SourceLoad]:
+def update(con: duckdb.DuckDBPyConnection, landing: str | Path, window: tuple[datetime, datetime]) -> list[SourceLoad]:
     """The tick's update: the same functions the raw, model and detection assets call, in the order Dagster gives
-    them, on one connection. The tick is already a Dagster job; launching a run per asset inside it would cost
-    about four seconds of a five-second budget in run and event bookkeeping."""
+    them, on the tick's one connection. The tick is already a Dagster job; launching a run per asset inside it would
+    cost about four seconds of a five-second budget in run and event bookkeeping."""
     landing = Path(landing)
     if not landing.is_dir():
         raise BuildError(f"landing folder {landing} does not exist")
     loads = []
     loaded_since = _clock()
-    with Warehouse(db_path=str(db), landing_dir=str(landing)).connect() as con:
-        for name in build_order():
-            report = load_source(con, SOURCES[name], landing, now=loaded_since)
-            totals = reconciliation(con, SOURCES[name])
-            loads.append(
-                SourceLoad(
-                    source=name,
-                    new_files=len(report.results),
-                    skipped_files=report.files_skipped,
-                    landed=report.landed,
-                    accepted=report.accepted,
-                    quarantined=report.quarantined,
-                    total_rows=totals["accepted"],
-                    unreadable=[{"file": r.file, "error": r.error} for r in report.unreadable],
-                    reconciles=totals["landed"] == totals["accepted"] + totals["quarantined"]
-                    and not totals["unreadable_files"],
-                )
+    for name in build_order():
+        report = load_source(con, SOURCES[name], landing, now=loaded_since)
+        totals = reconciliation(con, SOURCES[name])
+        loads.append(
+            SourceLoad(
+                source=name,
+                new_files=len(report.results),
+                skipped_files=report.files_skipped,
+                landed=report.landed,
+                accepted=report.accepted,
+                quarantined=report.quarantined,
+                total_rows=totals["accepted"],
+                unreadable=[{"file": r.file, "error": r.error} for r in report.unreadable],
+                reconciles=totals["landed"] == totals["accepted"] + totals["quarantined"]
+                and not totals["unreadable_files"],
             )
-        load_adapter_quarantine(con, landing)
-        window = restatement_window(con, window, loaded_since)
-        project = load_project()
-        for name in model_order(project):
-            run_model(con, project[name], window)
-        detect(con, until=window[1], since=window[0])
+        )
+    load_adapter_quarantine(con, landing)
+    window = restatement_window(con, window, loaded_since)
+    project = load_project()
+    for name in model_order(project):
+        run_model(con, project[name], window)
+    detect(con, until=window[1], since=window[0])
     return loads
 
 
