@@ -1,62 +1,16 @@
 -- one row per region per minute in which jobs waited to start: how many and how many GPUs they asked for
-with events as (
-    select * from staging.stg_scheduler__events
-),
-
-jobs as (
-    select job_id, region, requested_gpus, from staging.stg_jobs__submissions
-),
-
-data_end as (
-    select max(event_at) as ended_at from events
-),
-
-waits as (
-    select
-        job_id,
-        attempt,
-        min(event_at) filter (where event_type in ('submitted', 'requeued')) as queued_at,
-        min(event_at) filter (where event_type in ('started', 'ended')) as left_queue_at,
-    from events
-    group by job_id, attempt
-),
-
-spans as (
-    select
-        w.job_id,
-        j.region,
-        coalesce(j.requested_gpus, 1) as gpus,
-        date_trunc('minute', w.queued_at + interval 59 second) as first_minute,
-        coalesce(w.left_queue_at, d.ended_at) as left_at,
-    from waits as w
-    join jobs as j on j.job_id = w.job_id
-    cross join data_end as d
-    where w.queued_at is not null
-),
-
-minutes as (
-    -- only the minutes of the window being built: a tick expands the waits that overlap its five minutes
-    select
-        region,
-        gpus,
-        unnest(
-            generate_series(
-                greatest(first_minute, date_trunc('minute', $window_start::timestamp + interval 59 second)),
-                least(left_at, $window_end::timestamp) - interval 1 second,
-                interval 1 minute
-            )
-        ) as minute_at,
-    from spans
-    where left_at > first_minute and left_at > $window_start and first_minute < $window_end
+with waits as (
+    select * from intermediate.int_regions__class_waits
+    where minute_at >= $window_start and minute_at < $window_end
 ),
 
 final as (
     select
         region,
         minute_at,
-        count(*) as pending_jobs,
-        sum(gpus) as pending_gpus,
-    from minutes
+        sum(pending_jobs) as pending_jobs,
+        sum(pending_gpus) as pending_gpus,
+    from waits
     group by region, minute_at
 )
 

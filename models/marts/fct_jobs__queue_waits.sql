@@ -4,13 +4,7 @@ with attempts as (
 ),
 
 slo as (
-    -- queue-wait SLO per workload class, in seconds (interactive users wait least)
-    select * from (values
-        ('interactive', 120),
-        ('batch', 1800),
-        ('distributed', 3600),
-        ('retrain', 900)
-    ) as t (workload_class, slo_s)
+    select * from intermediate.int_workload_classes__queue_slo
 ),
 
 final as (

@@ -79,6 +79,7 @@ class Detector(_Strict):
     min_value: float = Field(0.0, ge=0)
     persistence_min: int = Field(ge=1)
     weekly: bool = False  # the same hour of the weeks before is the baseline, where they exist
+    peers_by: list[str] = []  # peers share these keys too (a workload class is held against the same class elsewhere)
     severity: Severity
     intent: Intent
     family: Family

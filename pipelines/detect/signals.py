@@ -1,6 +1,7 @@
-"""Statistical detectors on node and region series (storage and RDMA latency, idle-with-demand, the goodput loss),
-the scheduler-outage rule and telemetry gaps. Baselines are trailing medians that end before the minute they judge
-(causal); a scope without enough history is judged against its peers in the same minute instead."""
+"""Statistical detectors on node and region series (storage and RDMA latency, idle-with-demand, the goodput loss,
+the queue wait of each workload class), the scheduler-outage rule and telemetry gaps. Baselines are trailing medians
+that end before the minute they judge (causal); a scope without enough history is judged against its peers in the
+same minute instead."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pipelines.detect.warehouse import fetch
 
 NODE_KEYS = ["node_id", "region", "sku"]
 REGION_KEYS = ["region"]
+CLASS_KEYS = ["region", "workload_class"]
 OUTAGE_EXPECTED_STARTS = 8  # silence this many expected starts long has odds of e^-8 by chance
 LOSS_FAMILIES = {  # goodput loss columns by the family that owns them
     "hardware": ["loss_gpu_fault_gpu_min", "loss_compute_throttled_gpu_min"],
@@ -38,7 +40,7 @@ def against_baseline(series: pl.DataFrame, keys: list[str], det: Detector, confi
         .with_columns(
             pl.col("value").rolling_median_by("minute_at", window, closed="left").over(keys).alias("_own"),
             pl.int_range(pl.len()).over(keys).alias("_n"),  # minutes of history behind this one
-            pl.col("value").median().over("minute_at").alias("_peers"),
+            pl.col("value").median().over("minute_at", *det.peers_by).alias("_peers"),
         )
     )
     reference = pl.when(pl.col("_n") >= config.min_history_min).then(pl.col("_own")).otherwise(pl.col("_peers"))
@@ -92,6 +94,17 @@ def region_series(con: duckdb.DuckDBPyConnection, name: str, window: tuple[datet
     return fetch(con, sql, list(window))
 
 
+def class_queue_series(con: duckdb.DuckDBPyConnection, window: tuple[datetime, datetime]) -> pl.DataFrame:
+    """Per region, workload class and minute with jobs waiting: the longest wait so far as a multiple of the class's
+    queue-wait SLO (comparable across classes whose SLOs differ thirtyfold)."""
+    sql = (
+        "select region, coalesce(workload_class, 'unknown') as workload_class, minute_at, "
+        "oldest_wait_slo_ratio as value from marts.fct_scheduler__class_queue_minutes "
+        "where minute_at >= $1 and minute_at < $2"
+    )
+    return fetch(con, sql, list(window))
+
+
 def detector_episodes(
     con: duckdb.DuckDBPyConnection, config: DetectionConfig, window: tuple[datetime, datetime], delay_min: int
 ) -> pl.DataFrame:
@@ -106,6 +119,11 @@ def detector_episodes(
     hits = against_baseline(series, REGION_KEYS, det, config)
     found = episodes(hits, REGION_KEYS, det.persistence_min, window[1], delay_min=delay_min)
     frames.append(found.with_columns(pl.lit("idle_with_demand").alias("rule")))
+    det = config.detectors["queue_wait"]
+    hits = against_baseline(class_queue_series(con, profile_window(window, det, config)), CLASS_KEYS, det, config)
+    found = episodes(hits, CLASS_KEYS, det.persistence_min, window[1], delay_min=delay_min)
+    cohort = pl.concat_str(pl.lit("workload_class="), pl.col("workload_class").fill_null("unknown"))
+    frames.append(found.with_columns(pl.lit("queue_wait").alias("rule"), cohort.alias("cohort")).drop("workload_class"))
     frames.append(goodput_drop(con, config, window, delay_min))
     frames.append(outage_episodes(con, config, window, delay_min))
     frames.append(gap_episodes(con, config, window, delay_min))
