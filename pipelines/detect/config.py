@@ -80,6 +80,7 @@ class Detector(_Strict):
     persistence_min: int = Field(ge=1)
     weekly: bool = False  # the same hour of the weeks before is the baseline, where they exist
     peers_by: list[str] = []  # peers share these keys too (a workload class is held against the same class elsewhere)
+    above_quantile: float | None = Field(None, gt=0, lt=1)  # and above this quantile of its own trailing window
     severity: Severity
     intent: Intent
     family: Family

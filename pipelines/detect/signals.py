@@ -5,6 +5,7 @@ same minute instead."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 import duckdb
@@ -32,7 +33,9 @@ LOSS_FAMILIES = {  # goodput loss columns by the family that owns them
 def against_baseline(series: pl.DataFrame, keys: list[str], det: Detector, config: DetectionConfig) -> pl.DataFrame:
     """Minutes where value >= ratio x reference: the scope's trailing median, or its peers' median while the scope
     has less than `min_history_min` minutes behind it; for a `weekly` detector, first the same hour of the weeks
-    before where the series holds them (see `hour_of_week`). Adds `baseline` (the reference used)."""
+    before where the series holds them (see `hour_of_week`). With `above_quantile`, a scope with history must also
+    exceed that quantile of its own trailing window: a noisy series swings past 1.5x its median every day, rarely
+    past its highest minutes of the day before. Adds `baseline` (the reference used)."""
     window = config.baseline_window
     scored = (
         series.drop_nulls("value")
@@ -43,6 +46,8 @@ def against_baseline(series: pl.DataFrame, keys: list[str], det: Detector, confi
             pl.col("value").median().over("minute_at", *det.peers_by).alias("_peers"),
         )
     )
+    if det.above_quantile is not None:
+        scored = _with_earlier_high(scored, keys, window, det.above_quantile)
     reference = pl.when(pl.col("_n") >= config.min_history_min).then(pl.col("_own")).otherwise(pl.col("_peers"))
     if det.weekly:
         profile = hour_of_week(series, keys, config.profile_weeks)
@@ -54,7 +59,22 @@ def against_baseline(series: pl.DataFrame, keys: list[str], det: Detector, confi
     held = (pl.col("value") >= det.ratio * pl.max_horizontal(pl.col("baseline"), pl.lit(det.floor))) & (
         pl.col("value") >= det.min_value
     )
+    if det.above_quantile is not None:
+        held = held & (pl.col("_high").is_null() | (pl.col("value") > pl.col("_high")))
     return scored.filter(held).select(*keys, "minute_at", "value", "baseline")
+
+
+QUANTILE_LAG = timedelta(hours=12)  # the high is of the window that ended this long ago: a regression is not its own
+
+
+def _with_earlier_high(scored: pl.DataFrame, keys: list[str], window: str, quantile: float) -> pl.DataFrame:
+    """`_high`: the quantile of the scope's trailing window as it stood QUANTILE_LAG before each minute (null until
+    then). Lagged so that a sustained regression, which soon fills the top 1 % of a window that includes it, stays
+    flagged for half a day, while the same hour's swing of the day before is still inside the window."""
+    high = pl.col("value").rolling_quantile_by("minute_at", window, quantile=quantile, closed="left").over(keys)
+    earlier = scored.select(*keys, (pl.col("minute_at") + QUANTILE_LAG).alias("minute_at"), high.alias("_high"))
+    both = {"on": "minute_at", "by": keys, "strategy": "backward", "check_sortedness": False}  # sorted just above
+    return scored.sort("minute_at").join_asof(earlier.sort("minute_at"), **both)
 
 
 def hour_of_week(series: pl.DataFrame, keys: list[str], weeks: int) -> pl.DataFrame:
@@ -131,10 +151,23 @@ def detector_episodes(
 
 
 def profile_window(window: tuple[datetime, datetime], det: Detector, config: DetectionConfig):
-    """A weekly detector's series reaches back as many weeks as its profile uses (a tick looks back only a day)."""
-    if not det.weekly:
-        return window
-    return window[0] - timedelta(weeks=config.profile_weeks, hours=1), window[1]
+    """A weekly detector's series reaches back as many weeks as its profile uses (a tick looks back only a day), one
+    with `above_quantile` as far as its lagged high does."""
+    back = timedelta(0)
+    if det.above_quantile is not None:
+        back = _duration(config.baseline_window) + QUANTILE_LAG
+    if det.weekly:
+        back = max(back, timedelta(weeks=config.profile_weeks, hours=1))
+    return window[0] - back, window[1]
+
+
+def _duration(text: str) -> timedelta:
+    """A Polars window such as "24h", "7d" or "1d12h" as a timedelta."""
+    units = {"d": "days", "h": "hours", "m": "minutes"}
+    parts = re.findall(r"(\d+)([dhm])", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"baseline_window {text!r}: expected a duration such as 24h, 7d or 1d12h")
+    return sum((timedelta(**{units[u]: int(n)}) for n, u in parts), timedelta(0))
 
 
 def goodput_drop(con, config: DetectionConfig, window, delay_min: int) -> pl.DataFrame:

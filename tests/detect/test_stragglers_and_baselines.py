@@ -113,3 +113,31 @@ def test_where_a_week_of_history_allows_the_same_hour_of_the_week_is_the_baselin
     # ... and the afternoon rise, which last Monday did not have, is still caught against last Monday's 2 %
     assert weekly["minute_at"].to_list() == [datetime(2026, 3, 9, 14, m) for m in range(30)]
     assert weekly["baseline"].unique().to_list() == [0.02]
+
+
+def _two_noisy_days() -> pl.DataFrame:
+    """Two days of a region losing 25 % of its GPU time, with a 20-minute swing to 40 % at noon every day and, on
+    the second day only, 45 % from 15:00 to 15:30."""
+    minutes = [T0.replace(hour=0) + timedelta(minutes=i) for i in range(2 * 1440)]
+
+    def value(at: datetime) -> float:
+        if at.day == 3 and at.hour == 15 and at.minute < 30:
+            return 0.45
+        return 0.40 if at.hour == 12 and at.minute < 20 else 0.25
+
+    return pl.DataFrame({"region": ["r1"] * len(minutes), "minute_at": minutes, "value": [value(m) for m in minutes]})
+
+
+def test_a_swing_the_day_before_also_had_is_not_flagged_but_a_new_high_is():
+    config = detection_config()
+    det = config.detectors["goodput_drop"]
+    series = _two_noisy_days()
+    second_day = pl.col("minute_at") >= datetime(2026, 3, 3)
+    # against the median alone (25 %), the daily noon swing is 1.6x and fires every day
+    plain = against_baseline(series, ["region"], det.model_copy(update={"above_quantile": None}), config)
+    assert plain.filter(second_day & (pl.col("minute_at").dt.hour() == 12)).height == 20
+    # the noon swing is within the highest 1 % of the day before (20 of 1,440 minutes at 40 %) ...
+    guarded = against_baseline(series, ["region"], det, config).filter(second_day)
+    assert guarded.filter(pl.col("minute_at").dt.hour() == 12).is_empty()
+    # ... the afternoon's 45 % is above everything of the day before
+    assert guarded["minute_at"].to_list() == [datetime(2026, 3, 3, 15, m) for m in range(30)]
