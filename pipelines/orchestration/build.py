@@ -133,7 +133,7 @@ def update(con: duckdb.DuckDBPyConnection, landing: str | Path, window: tuple[da
     window = restatement_window(con, window, loaded_since)
     project = load_project()
     for name in model_order(project):
-        run_model(con, project[name], window)
+        run_model(con, project[name], window, count_views=False)
     detect(con, until=window[1], since=window[0])
     return loads
 
