@@ -18,3 +18,14 @@ def table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> se
         "select column_name from information_schema.columns where table_schema = ? and table_name = ?", [schema, table]
     ).fetchall()
     return {row[0] for row in rows}
+
+
+def schema_columns(con: duckdb.DuckDBPyConnection, schema: str) -> dict[str, set[str]]:
+    """The columns of every table of a schema, in one look (a tick checks every source's raw table)."""
+    rows = con.execute(
+        "select table_name, column_name from information_schema.columns where table_schema = ?", [schema]
+    ).fetchall()
+    found: dict[str, set[str]] = {}
+    for table, column in rows:
+        found.setdefault(table, set()).add(column)
+    return found

@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 from sqlglot import exp
 
-from pipelines.catalog import table_columns
+from pipelines.catalog import schema_columns
 from pipelines.contracts import SOURCES, Source
 from pipelines.ingest.validate import col, reason_sql, typed_batch_sql
 
@@ -80,9 +80,11 @@ def connect(db_path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConn
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection, only: list[Source] | None = None) -> None:
     """Raw tables (all, or only those given), the manifest and the quarantine, extended to the current contracts."""
     con.execute(f"create schema if not exists {RAW}")
+    present = schema_columns(con, RAW)
     for source in only or SOURCES.values():
-        con.execute(_create_raw_sql(source))
-        _add_new_columns(con, source)
+        if source.name not in present:
+            con.execute(_create_raw_sql(source))
+        _add_new_columns(con, source, present.get(source.name, {c.name for c in source.columns}))
     con.execute(f"""create table if not exists {MANIFEST} (
         source varchar, file varchar, size_bytes bigint, modified_ns bigint, content_hash varchar, landed_rows bigint,
         accepted_rows bigint, quarantined_rows bigint, error varchar, loaded_at timestamp)""")
@@ -109,9 +111,8 @@ def _create_raw_sql(source: Source) -> str:
     return create.sql("duckdb")
 
 
-def _add_new_columns(con: duckdb.DuckDBPyConnection, source: Source) -> None:
+def _add_new_columns(con: duckdb.DuckDBPyConnection, source: Source, present: set[str]) -> None:
     """A contract that gained a column since the file was built: add it (null for the rows already loaded)."""
-    present = table_columns(con, RAW, source.name)
     for column in source.columns:
         if column.name not in present:
             alter = exp.Alter(
