@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
+from pipelines.quiet_duckdb import quiet
+
 DEFAULT_SCENARIO = {"name": "bench", "seed": 1, "start": "2026-03-02T00:00:00Z"}
 
 
@@ -84,7 +86,7 @@ def _scan_load(landing: str, db: str) -> None:
     """The floor of ingest: one DuckDB scan of each source's Parquet straight into a table."""
     import duckdb
 
-    con = duckdb.connect(db)
+    con = quiet(duckdb.connect(db))
     for folder in sorted(p for p in Path(landing).iterdir() if p.is_dir() and not p.name.startswith("_")):
         con.execute(f"create table {folder.name} as select * from read_parquet(?)", [str(folder / "*" / "*.parquet")])
     con.close()
@@ -274,7 +276,7 @@ def _duckdb_north_star(landing: str) -> list[tuple]:
     import duckdb
 
     root = Path(landing)
-    con = duckdb.connect()
+    con = quiet(duckdb.connect())
     params = {
         name: str(root / source / "*" / "*.parquet")
         for name, source in (
@@ -293,7 +295,7 @@ def _scan(landing: str) -> None:
     """The limit: one DuckDB scan of the same Parquet columns the north star needs."""
     import duckdb
 
-    con = duckdb.connect()
+    con = quiet(duckdb.connect())
     for source, columns in (
         ("gpu_telemetry", "ts, gpu_id, gpu_util_pct, sm_active_pct, ecc_uncorrected_count"),
         ("job_runtime_metrics", "ts, job_id, attempt, node_id, steps, step_time_s"),
@@ -310,7 +312,7 @@ def _add_tick(landing: Path, number: int) -> tuple[str, str]:
     """Five new minutes on top of the landing: its last five minutes of telemetry and steps, five minutes later."""
     import duckdb
 
-    con = duckdb.connect()
+    con = quiet(duckdb.connect())
     con.execute("set TimeZone = 'UTC'")
     end = con.execute(
         "select max(ts) from read_parquet(?)", [str(landing / "gpu_telemetry" / "*" / "*.parquet")]

@@ -19,6 +19,7 @@ from sqlglot import exp
 from pipelines.catalog import schema_columns
 from pipelines.contracts import SOURCES, Source
 from pipelines.ingest.validate import col, reason_sql, typed_batch_sql
+from pipelines.quiet_duckdb import quiet
 
 RAW = "raw"
 MANIFEST = "raw._files"
@@ -64,13 +65,11 @@ class LoadReport:
 
 def connect(db_path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """A connection with UTC session time, so zoned timestamps land as the UTC wall clock."""
-    Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+    if not read_only:  # a reader of a missing file gets DuckDB's error, not a new empty folder
+        Path(db_path).parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(db_path), read_only=read_only)
     con.execute("set TimeZone = 'UTC'")
-    try:
-        con.execute("set enable_progress_bar = false")
-    except duckdb.InvalidInputException:  # in Jupyter without ipywidgets DuckDB refuses to touch the setting
-        pass
+    quiet(con)
     # bounded memory: DuckDB spills to disk beyond this instead of taking most of a shared machine
     con.execute(f"set memory_limit = '{MEMORY_LIMIT}'")
     con.execute("set preserve_insertion_order = false")  # big CREATE TABLE AS can then stream and spill

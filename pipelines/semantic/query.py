@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from pipelines.ingest.load import connect
 from pipelines.semantic.catalog import Metric, load_catalog
 from pipelines.semantic.compiler import BUCKET, MetricQuery, compile_query
 
@@ -27,7 +28,7 @@ def query(
         [metrics] if isinstance(metrics, str) else list(metrics), list(by or []), grain, start, end, dict(where or {})
     )
     compiled = compile_query(request, catalog or load_catalog())
-    con = db if isinstance(db, duckdb.DuckDBPyConnection) else duckdb.connect(str(db), read_only=True)
+    con = db if isinstance(db, duckdb.DuckDBPyConnection) else connect(db, read_only=True)  # no progress bar
     try:
         frames = [con.sql(c.sql, params=c.params or None).pl() for c in compiled]
     finally:

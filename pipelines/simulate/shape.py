@@ -7,6 +7,8 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.quiet_duckdb import quiet
+
 SHAPE_SQL = """
 with events as (
     select * from read_parquet($events, hive_partitioning = true)
@@ -55,7 +57,7 @@ select
 def trace_shape(landing: str | Path) -> dict[str, float]:
     """Median and mean runtime and queue wait, job-size and failure shares, multi-node share of GPU time."""
     landing = Path(landing)
-    con = duckdb.connect()
+    con = quiet(duckdb.connect())
     params = {
         "events": str(landing / "scheduler_events" / "*" / "*.parquet"),
         "jobs": str(landing / "job_metadata" / "*" / "*.parquet"),
