@@ -34,8 +34,8 @@ def against_baseline(series: pl.DataFrame, keys: list[str], det: Detector, confi
     """Minutes where value >= ratio x reference: the scope's trailing median, or its peers' median while the scope
     has less than `min_history_min` minutes behind it; for a `weekly` detector, first the same hour of the weeks
     before where the series holds them (see `hour_of_week`). With `above_quantile`, a scope with history must also
-    exceed that quantile of its own trailing window: a noisy series swings past 1.5x its median every day, rarely
-    past its highest minutes of the day before. Adds `baseline` (the reference used)."""
+    exceed that quantile of its own trailing window as it stood QUANTILE_LAG before: a noisy series swings past 1.5x
+    its median every day, rarely past its highest minutes of the day before. Adds `baseline` (the reference used)."""
     window = config.baseline_window
     scored = (
         series.drop_nulls("value")

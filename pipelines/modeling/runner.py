@@ -155,7 +155,9 @@ WATERMARKS = "control.model_watermarks"
 def _run_by_key(con, model: Model, target: str, kind: str | None, window) -> int:
     """A model whose rows each belong to one key (a job): a tick recomputes only the keys whose raw rows arrived
     since the model last ran (late scheduler events included, which no time window catches). A change it cannot
-    trace to keys (new rows in a source without the key, a landing file replaced in place) rebuilds it whole."""
+    trace to keys (new rows in a source without the key, a landing file replaced in place) rebuilds it whole. Such a
+    model must compute a key's rows from that key's rows alone (no aggregate across keys, such as the newest event
+    of all jobs): a tick reads only the changed keys' rows (see `_narrowed`)."""
     key = model.incremental["unique_key"]
     con.execute("create schema if not exists control")
     con.execute(f"create table if not exists {WATERMARKS} (model varchar primary key, loaded_through timestamp)")
