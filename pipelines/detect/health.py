@@ -66,11 +66,21 @@ def _lowest(rule: HealthRule) -> float:
     return min(v for v in rule.thresholds.values() if not isinstance(v, list))
 
 
+def _codes(rule: HealthRule) -> list:
+    """The codes an "in" rule lists (its default applies to every SKU)."""
+    return rule.threshold("__default__") if "default" in rule.thresholds else []
+
+
+def _trend_signal(signal: str) -> str:
+    """The series a trend fits: correctable ECC errors as their 5-minute sum."""
+    return "ecc_corrected_5min" if signal == "ecc_corrected_count" else signal
+
+
 def _could_hold(rule: HealthRule) -> exp.Expression:
     """A bound on the raw signal below which the rule holds for no SKU (a rolling sum needs a minute with errors)."""
     value = _signal(rule.signal)
     if rule.op == "in":
-        codes = rule.threshold("__default__") if "default" in rule.thresholds else []
+        codes = _codes(rule)
         return value.isin(*[exp.Literal.number(c) for c in codes]) if codes else exp.false()
     if rule.op == "any_bit":  # any bit of any SKU's mask
         mask = reduce(lambda a, b: a | b, (int(v) for v in rule.thresholds.values()))
@@ -81,7 +91,7 @@ def _could_hold(rule: HealthRule) -> exp.Expression:
 
 
 def _could_trend(signal: str, trend, rule: HealthRule) -> exp.Expression:
-    source = "ecc_corrected_5min" if signal == "ecc_corrected_count" else signal
+    source = _trend_signal(signal)
     if source in ROLLING:
         return _signal(source) > 0
     return _signal(source) >= exp.Literal.number(_lowest(rule) - trend.band)
@@ -120,8 +130,7 @@ def rule_query(rule: HealthRule, skus: list[str]) -> exp.Select:
     """GPU minutes where the rule's condition held: keys, minute_at, value and the SKU's threshold."""
     value = exp.column("value")
     if rule.op == "in":
-        codes = rule.threshold("__default__") if "default" in rule.thresholds else []
-        condition = value.isin(*[exp.Literal.number(c) for c in codes])
+        condition = value.isin(*[exp.Literal.number(c) for c in _codes(rule)])
         inner = _telemetry(rule.signal, condition)
         return exp.select(*KEYS, "minute_at", "value", exp.null().as_("threshold")).from_(inner.subquery("t"))
     inner = _telemetry(rule.signal, value > 0 if rule.op == "any_bit" or "ecc" in rule.signal else None)
@@ -138,7 +147,7 @@ def rule_query(rule: HealthRule, skus: list[str]) -> exp.Select:
 def trend_query(signal: str, trend, rule: HealthRule, skus: list[str]) -> exp.Select:
     """Minutes where the trailing slope says the rule's line will be crossed within the horizon, while it is not
     yet crossed: value = minutes to the line (a warning before the threshold)."""
-    source = "ecc_corrected_5min" if signal == "ecc_corrected_count" else signal
+    source = _trend_signal(signal)
     threshold = _by_sku(rule, skus)
     frame = _trailing(trend.window_min)
     inner = exp.select("*", threshold.as_("threshold")).from_(_telemetry(source, exp.column("value") > 0).subquery("t"))

@@ -5,12 +5,12 @@ same minute instead."""
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 
 import duckdb
 import polars as pl
 
+from pipelines.config import parse_span
 from pipelines.detect.config import DetectionConfig, Detector
 from pipelines.detect.episodes import episodes, next_tick
 from pipelines.detect.warehouse import fetch
@@ -155,19 +155,10 @@ def profile_window(window: tuple[datetime, datetime], det: Detector, config: Det
     with `above_quantile` as far as its lagged high does."""
     back = timedelta(0)
     if det.above_quantile is not None:
-        back = _duration(config.baseline_window) + QUANTILE_LAG
+        back = parse_span(config.baseline_window) + QUANTILE_LAG
     if det.weekly:
         back = max(back, timedelta(weeks=config.profile_weeks, hours=1))
     return window[0] - back, window[1]
-
-
-def _duration(text: str) -> timedelta:
-    """A Polars window such as "24h", "7d" or "1d12h" as a timedelta."""
-    units = {"d": "days", "h": "hours", "m": "minutes"}
-    parts = re.findall(r"(\d+)([dhm])", text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"baseline_window {text!r}: expected a duration such as 24h, 7d or 1d12h")
-    return sum((timedelta(**{units[u]: int(n)}) for n, u in parts), timedelta(0))
 
 
 def goodput_drop(con, config: DetectionConfig, window, delay_min: int) -> pl.DataFrame:

@@ -6,7 +6,6 @@ only new or replaced files, late files included, and loading the same data twice
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -92,10 +91,8 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection, only: list[Source] | None 
     con.execute(f"create table if not exists {REPLACED} (source varchar, file varchar, replaced_at timestamp)")
 
 
-@functools.cache
 def _create_raw_sql(source: Source) -> str:
-    """The raw table's DDL from its contract (frozen, so a cache key), built once per process: a tick loads every
-    source, and building the DDL with sqlglot each time cost a tenth of a second."""
+    """The raw table's DDL from its contract, built only for a table the warehouse does not have yet."""
     columns = [
         exp.ColumnDef(this=exp.to_identifier(c.name, quoted=True), kind=exp.DataType.build(c.dtype))
         for c in source.columns

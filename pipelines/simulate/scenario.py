@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from pipelines.config import read_yaml
+from pipelines.config import parse_span, read_yaml
 
 # kind -> family; the family decides whether an incident should page.
 INCIDENT_FAMILIES: dict[str, str] = {
@@ -28,20 +27,10 @@ INCIDENT_FAMILIES: dict[str, str] = {
 }
 PAGING_FAMILIES = frozenset({"hardware", "software", "scheduling", "data_io", "network"})
 DEFAULT_REGIONS = ("us-east", "eu-west")
-_SPAN = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
 
 
 class ScenarioError(ValueError):
     """A scenario file that cannot be used; the message names the file and the field."""
-
-
-def parse_span(text: str) -> timedelta:
-    """'1d6h', '90m', '3h' -> timedelta."""
-    match = _SPAN.match(str(text).strip())
-    if not match or not any(match.groups()):
-        raise ValueError(f"'{text}' is not a duration like 90m, 3h or 1d6h")
-    days, hours, minutes = (int(g or 0) for g in match.groups())
-    return timedelta(days=days, hours=hours, minutes=minutes)
 
 
 def parse_when(value: Any, start: datetime) -> datetime:
