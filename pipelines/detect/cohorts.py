@@ -99,14 +99,17 @@ def framework_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, win
 
 def placement_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, window) -> pl.DataFrame:
     """Stranded GPUs (free, but on nodes too full to host a half-node job) per healthy GPU in the region a
-    placement or scheduler policy changed, since the change, when most of its free GPUs are stranded: against the
-    other regions in the same minutes and against the region's own hour before the change (a fleet-wide change has
-    only the latter). The evidence needed is counted mostly in minutes since the change, because stranding persists
-    from minute to minute: a GPU-minute floor alone would make a small region wait far past 15 minutes."""
+    placement or scheduler policy changed, when most of its free GPUs are stranded minute after minute: against the
+    other regions since the change and against the region's own hour before it (a fleet-wide change has only the
+    latter). The changed scope is read as the median of its minutes since the change, because stranding from a bad
+    policy persists from minute to minute while a big job's exit strands a burst for a minute or two (a 42-GPU
+    burst after an unrelated policy change paged an unseen scenario when the mean since the change was read; the
+    median of the last 8 minutes paged bursts hours later). A GPU-minute floor alone would make a small region wait
+    far past 15 minutes."""
     policies = found.filter(pl.col("change_type") == "scheduler_policy")
     if policies.is_empty():
         return pl.DataFrame()
-    horizon = config.cohort["horizon_h"]
+    settings = config.cohort
     minutes = fetch(
         con,
         "select region, minute_at, healthy_gpus::double as healthy, free_gpus::double as free, "
@@ -118,7 +121,7 @@ def placement_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, win
     scoped = policies.select("change_id", "changed_at", "scope_region").join(regions, how="cross")
     scoped = scoped.filter(pl.col("scope_region").is_null() | (pl.col("scope_region") == pl.col("region")))
     in_cohort = scoped.join(minutes, on="region")
-    cohort = in_cohort.filter(_since_change(horizon))
+    cohort = in_cohort.filter(_since_change(settings["horizon_h"]))
     sums = _against_the_rest(cohort.drop("region"), minutes.drop("region"), ["healthy", "free", "stranded"])
     before = (
         in_cohort.filter(
@@ -128,20 +131,40 @@ def placement_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, win
         .group_by("change_id")
         .agg((pl.col("stranded").sum() / pl.col("healthy").sum()).alias("before"))
     )
-    sums = sums.join(before, on="change_id", how="left").with_columns(
-        pl.int_range(1, pl.len() + 1).over("change_id").alias("minutes_seen")  # sums hold one row per minute
+    since = f"{int(settings['horizon_h'])}h"  # the cohort holds only minutes since the change: a median of them all
+    per_minute = (
+        cohort.group_by("change_id", "minute_at")
+        .agg(pl.col("healthy", "free", "stranded").sum())
+        .sort("change_id", "minute_at")
+        .select(
+            "change_id",
+            "minute_at",
+            *[
+                share.rolling_median_by("minute_at", since).over("change_id").alias(name)
+                for name, share in (
+                    ("share", pl.col("stranded") / pl.col("healthy")),
+                    ("of_free", pl.when(pl.col("free") > 0).then(pl.col("stranded") / pl.col("free")).otherwise(0.0)),
+                )
+            ],
+        )
     )
-    rate = pl.col("stranded_cohort") / pl.col("healthy_cohort")
+    sums = (
+        sums.join(before, on="change_id", how="left")
+        .join(per_minute, on=["change_id", "minute_at"])
+        .with_columns(pl.int_range(1, pl.len() + 1).over("change_id").alias("minutes_seen"))  # a row per minute
+    )
     rest = pl.when(pl.col("healthy_rest") > 0).then(pl.col("stranded_rest") / pl.col("healthy_rest"))
     baseline = pl.max_horizontal(rest, pl.col("before"), pl.lit(0.0))  # changed from its own past and from the rest
-    settings = config.cohort
     return sums.filter(
         (pl.col("minutes_seen") >= settings["min_placement_minutes"])
         & (pl.col("healthy_cohort") >= settings["min_placement_gpu_minutes"])
-        & (rate >= settings["stranded_share_min"])
-        & (pl.col("stranded_cohort") >= settings["stranded_of_free_min"] * pl.col("free_cohort"))
-        & (rate >= settings["stranded_ratio"] * pl.max_horizontal(baseline, pl.lit(settings["stranded_share_floor"])))
-    ).select("change_id", "minute_at", rate.alias("value"), baseline.alias("baseline"))
+        & (pl.col("share") >= settings["stranded_share_min"])
+        & (pl.col("of_free") >= settings["stranded_of_free_min"])
+        & (
+            pl.col("share")
+            >= settings["stranded_ratio"] * pl.max_horizontal(baseline, pl.lit(settings["stranded_share_floor"]))
+        )
+    ).select("change_id", "minute_at", pl.col("share").alias("value"), baseline.alias("baseline"))
 
 
 def cohort_episodes(con, config: DetectionConfig, window: tuple[datetime, datetime], delay_min: int) -> pl.DataFrame:

@@ -52,8 +52,8 @@ BUILT_IN = {
         "page",
         "scheduling",
         "notify",
-        "{value:.1%} of healthy GPUs stranded on part-full nodes since the policy change, against {baseline:.1%} "
-        "in the unchanged scope",
+        "{value:.1%} of healthy GPUs stranded on part-full nodes minute after minute since the policy change, "
+        "against {baseline:.1%} in the unchanged scope and the hour before",
     ),
     "busy_without_progress": (
         "warning",

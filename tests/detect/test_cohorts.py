@@ -13,9 +13,16 @@ CHANGED_AT = datetime(2026, 3, 2, 6, 0)
 WINDOW = (CHANGED_AT - timedelta(hours=2), CHANGED_AT + timedelta(minutes=20))
 
 
-def _warehouse(stranded: dict[str, tuple[int, int]], gpus: int = 100) -> duckdb.DuckDBPyConnection:
-    """Regions of `gpus` healthy GPUs with a tenth of them free, from an hour before the change to 20 minutes after;
-    `stranded[region]` = (stranded GPUs before the change, after it)."""
+def _warehouse(
+    stranded: dict[str, tuple[int, int]],
+    gpus: int = 100,
+    bursts: dict[int, tuple[int, int]] | None = None,
+    minutes: int = 20,
+) -> duckdb.DuckDBPyConnection:
+    """Regions of `gpus` healthy GPUs with a tenth of them free, from an hour before the change to
+    `minutes` after it;
+    `stranded[region]` = (stranded GPUs before the change, after it); `bursts` = {minute after the change: (free GPUs,
+    stranded GPUs)} in the first region."""
     con = duckdb.connect()
     con.execute("create schema marts")
     con.execute(
@@ -23,12 +30,15 @@ def _warehouse(stranded: dict[str, tuple[int, int]], gpus: int = 100) -> duckdb.
         "free_gpus double, stranded_gpus double)"
     )
     for region, (before, after) in stranded.items():
-        for minute in range(-60, 20):
+        for minute in range(-60, minutes):
             value = before if minute < 0 else after
+            free = gpus // 10
+            if bursts and region == next(iter(stranded)) and minute in bursts:
+                free, value = bursts[minute]
             at = CHANGED_AT + timedelta(minutes=minute)
             con.execute(
                 "insert into marts.fct_scheduler__region_minutes values (?, ?, ?, ?, ?)",
-                [region, at, gpus, gpus // 10, value],
+                [region, at, gpus, free, value],
             )
     return con
 
@@ -77,14 +87,47 @@ def test_a_fleet_wide_change_is_held_against_its_own_hour_before():
 
 
 def test_a_small_region_is_trusted_after_eight_minutes_not_after_a_big_regions_gpu_minutes():
-    con = _warehouse({"r1": (1, 12), "r2": (1, 1)}, gpus=216)
+    con = _warehouse({"r1": (1, 14), "r2": (1, 1)}, gpus=216)
     hits = placement_cohort_hits(con, _change("r1"), _config(), WINDOW)
-    # 8 x 216 = 1,728 GPU-minutes by the 8th minute; 12/216 = 5.6 % against the 1 % floor, 12 of 21 free stranded.
+    # 8 x 216 = 1,728 GPU-minutes by the 8th minute; 14/216 = 6.5 % against the 1 % floor, 14 of 21 free stranded.
     # The 5,000 GPU-minutes a 600-GPU region gathers in 8 minutes would have taken this one 24.
     assert hits["minute_at"].min() == CHANGED_AT + timedelta(minutes=7)
-    assert hits["value"][0] == 12 / 216
+    assert hits["value"][0] == 14 / 216
 
 
 def test_a_small_rise_below_the_ratio_does_not_fire():
     con = _warehouse({"r1": (2, 5), "r2": (2, 2)})  # 5 % against 2 %: 2.5x, under the 3x ratio
     assert placement_cohort_hits(con, _change("r1"), _config(), WINDOW).is_empty()
+
+
+def test_a_burst_of_stranding_after_a_change_is_not_a_placement_regression():
+    # 2 of 10 free GPUs stranded, and two minutes where a big job's exit left 42 free GPUs all stranded: the mean
+    # since the change reaches (18 x 2 + 2 x 42) / 2,000 = 6 %, the minutes' median stays at 2 % (an unseen scenario
+    # paged on exactly this after an unrelated queue-time-limit change)
+    con = _warehouse({"r1": (1, 2), "r2": (1, 1)}, bursts={6: (42, 42), 7: (42, 42)})
+    assert placement_cohort_hits(con, _change("r1"), _config(), WINDOW).is_empty()
+    persistent = _warehouse({"r1": (1, 2), "r2": (1, 1)}, bursts={m: (42, 42) for m in range(4, 20)})
+    hits = placement_cohort_hits(con=persistent, found=_change("r1"), config=_config(), window=WINDOW)
+    # from minute 4 on, 42 of 42 free GPUs stranded every minute: the median since the change holds 42 % from
+    # minute 8 on (five of nine minutes) and the 1,000 GPU-minutes are there at minute 9
+    assert hits["minute_at"].min() == CHANGED_AT + timedelta(minutes=9)
+    assert hits["value"][0] == 0.42
+
+
+def test_a_burst_hours_after_the_change_is_not_blamed_on_it():
+    # ten minutes of 42 of 42 free GPUs stranded, two hours after the change: the last minutes alone would read 42 %,
+    # the median of every minute since the change stays at 2 %
+    con = _warehouse({"r1": (1, 2), "r2": (1, 1)}, bursts={m: (42, 42) for m in range(120, 130)}, minutes=130)
+    window = (WINDOW[0], CHANGED_AT + timedelta(minutes=130))
+    assert placement_cohort_hits(con, _change("r1"), _config(), window).is_empty()
+
+
+def test_ten_minutes_of_natural_stranding_after_an_unrelated_change_does_not_page():
+    # an unseen scenario's eu-west (600 GPUs), minute by minute (free, stranded) after a queue-time-limit change at
+    # 07:38: it paged with the mean since the change. Median minute at 07:48: 27/600 = 4.5 % of healthy GPUs, 0.53
+    # of free ones; under 5 % and 0.6
+    minutes = [(45, 1), (46, 2), (44, 13), (49, 17), (68, 36), (63, 39), (80, 32), (42, 42), (57, 37), (27, 27)]
+    minutes += [(23, 23), (32, 21), (23, 12), (19, 7)]
+    con = _warehouse({"r1": (6, 6), "r2": (6, 6)}, gpus=600, bursts=dict(enumerate(minutes)), minutes=len(minutes))
+    window = (WINDOW[0], CHANGED_AT + timedelta(minutes=len(minutes)))
+    assert placement_cohort_hits(con, _change("r1"), _config(), window).is_empty()
