@@ -55,6 +55,14 @@ BUILT_IN = {
         "{value:.1%} of healthy GPUs stranded on part-full nodes minute after minute since the policy change, "
         "against {baseline:.1%} in the unchanged scope and the hour before",
     ),
+    "queue_jump": (
+        "critical",
+        "page",
+        "scheduling",
+        "notify",
+        "the team's jobs have waited {value:.1f}x less than the rest of their queue since the policy change "
+        "(the hour before: {baseline:.1f}x)",
+    ),
     "busy_without_progress": (
         "warning",
         "ticket",

@@ -1,0 +1,100 @@
+"""A scheduler policy change for one team, held against the rest of its queue on hand-made jobs: the boosted team's
+jobs start in 30 s while the rest of the batch queue waits; a team that was already faster, a change that names no
+team and a queue that is not a queue are not flagged."""
+
+from datetime import datetime, timedelta
+
+import duckdb
+import polars as pl
+
+from pipelines.detect.cohorts import cohort_episodes, queue_jump_hits
+from pipelines.detect.config import detection_config
+
+CHANGED_AT = datetime(2026, 3, 2, 10, 0)
+WINDOW = (CHANGED_AT - timedelta(hours=2), CHANGED_AT + timedelta(minutes=10))
+
+
+def _warehouse(jobs: list[tuple[str, datetime, datetime | None]], team: str | None = "a") -> duckdb.DuckDBPyConnection:
+    """Batch jobs in r1 as (team, submitted_at, started_at or None while queued), and the policy change."""
+    con = duckdb.connect()
+    for schema in ("staging", "intermediate", "marts"):
+        con.execute(f"create schema {schema}")
+    con.execute(
+        "create table staging.stg_jobs__submissions (job_id varchar, team varchar, region varchar, "
+        "workload_class varchar, submitted_at timestamp)"
+    )
+    con.execute("create table intermediate.int_jobs__attempts (job_id varchar, started_at timestamp)")
+    for i, (owner, submitted, started) in enumerate(jobs):
+        con.execute(
+            "insert into staging.stg_jobs__submissions values (?, ?, 'r1', 'batch', ?)", [f"j{i}", owner, submitted]
+        )
+        if started is not None:
+            con.execute("insert into intermediate.int_jobs__attempts values (?, ?)", [f"j{i}", started])
+    con.execute(
+        "create table staging.stg_changes__events as select 'chg-1' as change_id, ?::timestamp as changed_at, "
+        "'scheduler_policy' as change_type, 'priority weights' as component, null::varchar as from_version, "
+        "null::varchar as to_version, null::varchar as scope_region, null::varchar as scope_sku, "
+        "?::varchar as scope_team, null::varchar as scope_node_ids, 'batch priority raised' as description",
+        [CHANGED_AT, team],
+    )
+    con.execute(
+        "create table marts.fct_scheduler__region_minutes (region varchar, minute_at timestamp, healthy_gpus double, "
+        "free_gpus double, stranded_gpus double)"
+    )
+    return con
+
+
+def _jobs(before_waits: dict[str, int], after_waits: dict[str, int | None]) -> list:
+    """Each team submits a job a minute in the hour before the change and in the ten minutes after it; a job waits
+    the team's seconds before it starts (None: still queued at 10:10)."""
+    jobs = []
+    for minute in range(-60, 10):
+        at = CHANGED_AT + timedelta(minutes=minute)
+        waits = before_waits if minute < 0 else after_waits
+        for owner, wait in waits.items():
+            jobs.append((owner, at, None if wait is None else at + timedelta(seconds=wait)))
+    return jobs
+
+
+def _found(con) -> pl.DataFrame:
+    return con.sql("select * from staging.stg_changes__events").pl()
+
+
+def test_the_boosted_team_jumping_the_queue_is_caught_five_minutes_after_the_change():
+    con = _warehouse(_jobs({"a": 600, "b": 600}, {"a": 30, "b": None}))
+    hits = queue_jump_hits(con, _found(con), detection_config(), WINDOW)
+    # at 10:05 team a has 5 jobs that waited 30 s each; team b's 5 jobs, all queued, have waited 300, 240, 180, 120
+    # and 60 s: a mean of 180 s (a real queue: >= 120), 6x team a's, and the hour before both waited 600 s (1x)
+    first = hits.sort("minute_at").row(0, named=True)
+    assert first["minute_at"] == CHANGED_AT + timedelta(minutes=4)  # the data read ends with minute 10:04
+    assert (first["team"], first["workload_class"], first["region"]) == ("a", "batch", "r1")
+    assert first["value"] == 6.0
+    assert first["baseline"] == 1.0
+    # at 10:06: six jobs each, team b's mean (360 + ... + 60) / 6 = 210 s, 7x
+    assert hits.filter(pl.col("minute_at") == CHANGED_AT + timedelta(minutes=5))["value"].to_list() == [7.0]
+
+
+def test_the_alert_names_the_team_the_queue_and_the_change():
+    con = _warehouse(_jobs({"a": 600, "b": 600}, {"a": 30, "b": None}))
+    found = cohort_episodes(con, detection_config(), WINDOW, delay_min=0)
+    assert found["rule"].to_list() == ["queue_jump"]
+    row = found.row(0, named=True)
+    assert (row["region"], row["team"], row["cohort"]) == ("r1", "a", "priority weights workload_class=batch")
+    assert row["suspected_change_id"] == "chg-1"
+    assert row["detected_at"] == CHANGED_AT + timedelta(minutes=5)  # the 10:05 tick, having read up to 10:05
+
+
+def test_a_team_that_was_already_that_much_faster_is_not_blamed_on_the_change():
+    # the hour before, team a waited 30 s against team b's queue (mean 555 s at 10:00, 18.5x): 6-7x since is no jump
+    con = _warehouse(_jobs({"a": 30, "b": 600}, {"a": 30, "b": None}))
+    assert queue_jump_hits(con, _found(con), detection_config(), WINDOW).is_empty()
+
+
+def test_a_change_that_names_no_team_has_no_cohort_to_compare():
+    con = _warehouse(_jobs({"a": 600, "b": 600}, {"a": 30, "b": None}), team=None)
+    assert queue_jump_hits(con, _found(con), detection_config(), WINDOW).is_empty()
+
+
+def test_a_queue_where_the_rest_starts_within_two_minutes_cannot_be_jumped():
+    con = _warehouse(_jobs({"a": 60, "b": 60}, {"a": 5, "b": 100}))  # 20x faster, but the rest waits 100 s
+    assert queue_jump_hits(con, _found(con), detection_config(), WINDOW).is_empty()
