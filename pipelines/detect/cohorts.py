@@ -170,45 +170,33 @@ def placement_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, win
 def queue_jump_hits(con, found: pl.DataFrame, config: DetectionConfig, window) -> pl.DataFrame:
     """After a scheduler policy change for one team (priority weights, quotas), that team's jobs starting far sooner
     than the rest of their region and workload class: the changed cohort against the unchanged one in the same
-    queue and the same minutes, and against the same comparison in the hour before the change. A change that
-    names no team has no changed cohort inside a queue; held team against team, the library's unrelated policy
-    changes flagged 6 teams whose job mix simply waits less (ratios up to 29, against 46 for a boosted team).
-    A wait is counted up to the minute judged (a job still queued has waited until now), so both sides are
-    censored alike and nothing after that minute is read. Only a real queue can be jumped: the rest must have
-    waited `queue_jump_min_wait_s` on average."""
+    queue, over the jobs submitted in the last `queue_jump_window_min` (a boost shows whenever a queue forms, hours
+    after the change if need be), against the same comparison in the hour before the change. A change that names
+    no team has no changed cohort inside a queue; held team against team, the library's unrelated policy changes
+    flagged 6 teams whose job mix simply waits less (ratios up to 29, against 46 for a boosted team). A wait is
+    counted up to the minute judged (a job still queued has waited until now), so both sides are censored alike
+    and nothing after that minute is read. Only a real queue can be jumped: the rest must have waited
+    `queue_jump_min_wait_s` on average."""
     policies = found.filter((pl.col("change_type") == "scheduler_policy") & pl.col("scope_team").is_not_null())
-    if policies.is_empty():
-        return pl.DataFrame()
     settings = config.cohort
-    horizon = timedelta(hours=settings["queue_jump_horizon_h"])
-    jobs = fetch(
-        con,
-        "select s.team, s.region, s.workload_class, s.submitted_at, min(a.started_at) as started_at "
-        "from staging.stg_jobs__submissions s left join intermediate.int_jobs__attempts a "
-        "on a.job_id = s.job_id and a.started_at < $2 "
-        "where s.submitted_at >= $1 and s.submitted_at < $2 and s.team is not null group by all",
-        [min(policies["changed_at"]) - timedelta(hours=1), window[1]],
-    )
-    if jobs.is_empty():
-        return pl.DataFrame()
     frames = []
     for change in policies.select("change_id", "changed_at", "scope_region", "scope_team").iter_rows(named=True):
-        at, end = change["changed_at"], min(change["changed_at"] + horizon, window[1])
-        mine = jobs if change["scope_region"] is None else jobs.filter(pl.col("region") == change["scope_region"])
-        first = at + timedelta(minutes=int(settings["queue_jump_min_minutes"]))
+        at = change["changed_at"]
+        first = max(at + timedelta(minutes=int(settings["queue_jump_min_minutes"])), window[0])  # a tick: its own
+        end = min(at + timedelta(hours=settings["horizon_h"]), window[1])
         if first >= end:
             continue
-        judged = pl.datetime_range(first, end, "1m", closed="left", eager=True).to_list()
-        after = _censored_waits(
-            mine.filter(pl.col("submitted_at").is_between(at, end, closed="left")), judged, settings
-        )
-        earlier = mine.filter((pl.col("submitted_at") >= at - timedelta(hours=1)) & (pl.col("submitted_at") < at))
-        before = _censored_waits(earlier, [at], settings)
-        after = after.filter(pl.col("team") == change["scope_team"])
+        span = int(settings["queue_jump_window_min"])
+        after = _censored_waits(con, change["scope_region"], (at, first, end), span, settings)
+        before = _censored_waits(con, change["scope_region"], (at - timedelta(hours=1), at, at), 60, settings)
         before = before.select("region", "workload_class", "team", pl.col("ratio").alias("before"))
-        hits = after.join(before, on=["region", "workload_class", "team"], how="left").with_columns(
-            pl.max_horizontal(pl.col("before").fill_null(1.0), pl.lit(1.0)).alias("baseline"),
-            pl.lit(change["change_id"]).alias("change_id"),
+        hits = (
+            after.filter(pl.col("team") == change["scope_team"])
+            .join(before, on=["region", "workload_class", "team"], how="left")
+            .with_columns(
+                pl.max_horizontal(pl.col("before").fill_null(1.0), pl.lit(1.0)).alias("baseline"),
+                pl.lit(change["change_id"]).alias("change_id"),
+            )
         )
         frames.append(hits.filter(pl.col("ratio") >= settings["queue_jump_ratio"] * pl.col("baseline")))
     if not frames:
@@ -219,17 +207,30 @@ def queue_jump_hits(con, found: pl.DataFrame, config: DetectionConfig, window) -
     )
 
 
-def _censored_waits(jobs: pl.DataFrame, minutes: list[datetime], settings: dict) -> pl.DataFrame:
-    """Per judged minute, region, class and team: the mean wait so far of the team's jobs against that of the rest
-    of the queue (`ratio`), where both sides have `queue_jump_min_jobs` jobs and the rest waited long enough to be
-    a queue. `jobs` holds the jobs submitted since the comparison began; each is judged only after it was
-    submitted, and a start after the judged minute is not seen."""
-    grid = pl.DataFrame({"minute_at": minutes}, schema={"minute_at": jobs.schema["submitted_at"]})
-    judged = jobs.join(grid, how="cross").filter(pl.col("submitted_at") < pl.col("minute_at"))
-    until = pl.min_horizontal(pl.col("started_at").fill_null(pl.col("minute_at")), pl.col("minute_at"))
-    per_team = judged.group_by("minute_at", "region", "workload_class", "team").agg(
-        pl.len().alias("n"), (until - pl.col("submitted_at")).dt.total_seconds().sum().alias("waited_s")
-    )
+WAITS_SO_FAR = """
+with jobs as (
+    select s.team, s.region, s.workload_class, s.submitted_at, min(a.started_at) as started_at
+    from staging.stg_jobs__submissions s
+    left join intermediate.int_jobs__attempts a on a.job_id = s.job_id and a.started_at < $3
+    where s.submitted_at >= $1 and s.submitted_at < $3 and s.team is not null and ($5::varchar is null or s.region = $5)
+    group by all
+),
+judged as (select unnest(generate_series($2::timestamp, $3::timestamp, interval 1 minute)) as minute_at)
+select g.minute_at, j.region, j.workload_class, j.team, count(*)::double as n,
+    sum(epoch(least(coalesce(j.started_at, g.minute_at), g.minute_at) - j.submitted_at)) as waited_s
+from judged g
+join jobs j on j.submitted_at < g.minute_at and j.submitted_at >= g.minute_at - to_minutes($4::bigint)
+where g.minute_at < $3 or $2 = $3
+group by all
+"""
+
+
+def _censored_waits(con, region: str | None, span: tuple[datetime, datetime, datetime], last_min: int, settings):
+    """Per judged minute (from `span[1]` up to `span[2]`, or that one minute when they are equal), region, class
+    and team: the mean wait so far of the team's jobs submitted since `span[0]` and in the `last_min` minutes
+    before, against that of the rest of the queue (`ratio`), where both sides have `queue_jump_min_jobs` jobs and
+    the rest waited long enough to be a queue."""
+    per_team = fetch(con, WAITS_SO_FAR, [*span, last_min, region])
     queue = ["minute_at", "region", "workload_class"]
     rest_n = pl.col("n").sum().over(queue) - pl.col("n")
     rest_mean = (pl.col("waited_s").sum().over(queue) - pl.col("waited_s")) / rest_n

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 import duckdb
 import polars as pl
+import pytest
 
 from pipelines.detect.cohorts import cohort_episodes, queue_jump_hits
 from pipelines.detect.config import detection_config
@@ -98,3 +99,23 @@ def test_a_change_that_names_no_team_has_no_cohort_to_compare():
 def test_a_queue_where_the_rest_starts_within_two_minutes_cannot_be_jumped():
     con = _warehouse(_jobs({"a": 60, "b": 60}, {"a": 5, "b": 100}))  # 20x faster, but the rest waits 100 s
     assert queue_jump_hits(con, _found(con), detection_config(), WINDOW).is_empty()
+
+
+def test_a_boost_shows_when_a_queue_forms_hours_after_the_change():
+    # no queue for three hours after the change (every job starts in 10 s), then from 13:00 team a's jobs start in
+    # 30 s while team b's stay queued. Judged over the last 30 minutes' jobs: at 13:11, team b has 19 jobs of 10 s
+    # and 11 queued ones that have waited 60..660 s, (190 + 3,960) / 30 = 138 s (a queue), team a (190 + 330) / 30
+    # = 17.3 s: 4,150 / 520 = 7.98x. At 13:10 team b's mean is 3,500 / 30 = 117 s, not yet a queue. The mean since
+    # the change would have read b's 30 s.
+    jobs = _jobs({"a": 600, "b": 600}, {"a": 10, "b": 10})
+    for minute in range(10, 200):
+        at = CHANGED_AT + timedelta(minutes=minute)
+        queue_formed = minute >= 180
+        jobs += [("a", at, at + timedelta(seconds=30 if queue_formed else 10))]
+        jobs += [("b", at, None if queue_formed else at + timedelta(seconds=10))]
+    con = _warehouse(jobs)
+    window = (WINDOW[0], CHANGED_AT + timedelta(minutes=200))
+    hits = queue_jump_hits(con, _found(con), detection_config(), window)
+    first = hits.sort("minute_at").row(0, named=True)
+    assert first["minute_at"] == CHANGED_AT + timedelta(hours=3, minutes=10)
+    assert first["value"] == pytest.approx(4150 / 520)
