@@ -25,10 +25,13 @@ def episodes(
     data_end: datetime,
     max_gap_min: int = 1,
     delay_min: int = 0,
+    span_min: int = 1,
 ) -> pl.DataFrame:
     """Episodes of a condition per key. `hits` holds the minutes (`minute_at`) where it held, with `value` and
     optionally `baseline`; minutes further apart than `max_gap_min` start a new episode. Only episodes that held
-    for `persistence_min` minutes are kept. `data_end` is the exclusive end of the data the detector saw."""
+    for `persistence_min` minutes are kept. `data_end` is the exclusive end of the data the detector saw; a row
+    covers `span_min` minutes from its `minute_at` (5 for a 5-minute bucket): the condition clears when its last
+    row ends."""
     if hits.is_empty():
         return _empty(hits, keys)
     extra = [c for c in ("baseline", "threshold") if c in hits.columns]
@@ -55,7 +58,7 @@ def episodes(
     return confirmed.with_columns(
         next_tick(pl.col("confirmed_at") + MINUTE + delay).alias("detected_at"),
         pl.when(pl.col("_last") + gap < pl.lit(data_end))
-        .then(pl.col("_last") + MINUTE)
+        .then(pl.col("_last") + MINUTE * span_min)
         .otherwise(None)
         .alias("resolved_at"),
     ).drop("_run", "_last")

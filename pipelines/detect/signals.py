@@ -106,10 +106,16 @@ def region_series(con: duckdb.DuckDBPyConnection, name: str, window: tuple[datet
             "from marts.fct_scheduler__region_minutes where minute_at >= $1 and minute_at < $2"
         )
         return fetch(con, sql, list(window))
+    return goodput_series(con, "region", window)
+
+
+def goodput_series(con: duckdb.DuckDBPyConnection, key: str, window: tuple[datetime, datetime]) -> pl.DataFrame:
+    """The north star's loss per `key` (region or SKU, a column checked by the caller) per 5 minutes, with each
+    family's lost GPU-minutes."""
     losses = ", ".join(f"sum({' + '.join(cols)}) as {family}" for family, cols in LOSS_FAMILIES.items())
     sql = (
-        f"select region, bucket_at as minute_at, 1 - sum(productive_gpu_min) / sum(paid_gpu_min) as value, {losses} "
-        "from marts.fct_goodput__5min where bucket_at >= $1 and bucket_at < $2 group by region, bucket_at"
+        f"select {key}, bucket_at as minute_at, 1 - sum(productive_gpu_min) / sum(paid_gpu_min) as value, {losses} "
+        f"from marts.fct_goodput__5min where bucket_at >= $1 and bucket_at < $2 group by {key}, bucket_at"
     )
     return fetch(con, sql, list(window))
 
@@ -144,7 +150,7 @@ def detector_episodes(
     found = episodes(hits, CLASS_KEYS, det.persistence_min, window[1], delay_min=delay_min)
     cohort = pl.concat_str(pl.lit("workload_class="), pl.col("workload_class").fill_null("unknown"))
     frames.append(found.with_columns(pl.lit("queue_wait").alias("rule"), cohort.alias("cohort")).drop("workload_class"))
-    frames.append(goodput_drop(con, config, window, delay_min))
+    frames.extend(goodput_drop(con, config, window, delay_min, name) for name in GOODPUT_SCOPES)
     frames.append(outage_episodes(con, config, window, delay_min))
     frames.append(gap_episodes(con, config, window, delay_min))
     return pl.concat(frames, how="diagonal_relaxed")
@@ -161,29 +167,34 @@ def profile_window(window: tuple[datetime, datetime], det: Detector, config: Det
     return window[0] - back, window[1]
 
 
-def goodput_drop(con, config: DetectionConfig, window, delay_min: int) -> pl.DataFrame:
-    """The north star's loss per region per 5 minutes against its baseline; the family is the loss that grew most
-    against the same baseline window."""
-    det = config.detectors["goodput_drop"]
-    series = region_series(con, "goodput", profile_window(window, det, config))
-    hits = against_baseline(series.select(*REGION_KEYS, "minute_at", "value"), REGION_KEYS, det, config)
-    found = episodes(hits, REGION_KEYS, det.persistence_min, window[1], max_gap_min=5, delay_min=delay_min)
+GOODPUT_SCOPES = {"goodput_drop": "region", "goodput_drop_sku": "sku"}  # detector: the key of its series
+
+
+def goodput_drop(con, config: DetectionConfig, window, delay_min: int, name: str = "goodput_drop") -> pl.DataFrame:
+    """The north star's loss per region (or per SKU across the fleet) per 5 minutes against its baseline; the family
+    is the loss that grew most against the same baseline window."""
+    det, key = config.detectors[name], GOODPUT_SCOPES[name]
+    series = goodput_series(con, key, profile_window(window, det, config))
+    hits = against_baseline(series.select(key, "minute_at", "value"), [key], det, config)
+    found = episodes(hits, [key], det.persistence_min, window[1], max_gap_min=5, delay_min=delay_min, span_min=5)
     if found.is_empty():
-        return found.with_columns(pl.lit("goodput_drop").alias("rule"), pl.lit(None, pl.String).alias("family"))
-    growth = series.sort("region", "minute_at").with_columns(
+        return found.with_columns(pl.lit(name).alias("rule"), pl.lit(None, pl.String).alias("family"))
+    growth = series.sort(key, "minute_at").with_columns(
         [
             (
-                pl.col(f)
-                - pl.col(f).rolling_median_by("minute_at", config.baseline_window, closed="left").over("region")
+                pl.col(f) - pl.col(f).rolling_median_by("minute_at", config.baseline_window, closed="left").over(key)
             ).alias(f)
             for f in LOSS_FAMILIES
         ]
     )
-    at = found.join(growth, left_on=["region", "confirmed_at"], right_on=["region", "minute_at"], how="left")
+    at = found.join(growth, left_on=[key, "confirmed_at"], right_on=[key, "minute_at"], how="left")
     family = pl.concat_list([pl.col(f).fill_null(0) for f in LOSS_FAMILIES]).list.arg_max()
     names = dict(enumerate(LOSS_FAMILIES))
     at = at.with_columns(family.replace_strict(names, return_dtype=pl.String).alias("family"))
-    return at.select(*found.columns, "family").with_columns(pl.lit("goodput_drop").alias("rule"))
+    found = at.select(*found.columns, "family").with_columns(pl.lit(name).alias("rule"))
+    if key != "region":  # fleet-wide slices: one alert per slice, not one for every SKU whose loss overlaps
+        found = found.with_columns(pl.concat_str(pl.lit(f"{key}="), pl.col(key)).alias("cohort"))
+    return found
 
 
 def outage_episodes(con, config: DetectionConfig, window, delay_min: int) -> pl.DataFrame:
