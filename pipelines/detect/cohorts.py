@@ -167,6 +167,64 @@ def placement_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, win
     ).select("change_id", "minute_at", pl.col("share").alias("value"), baseline.alias("baseline"))
 
 
+ROLLOUT_WAITS = {  # a region's rollout, and the share of step time it would make training wait on
+    "storage_rollout": "dataloader_wait_total_s",
+    "network_change": "grad_sync_total_s",
+}
+
+
+def rollout_cohort_hits(change_type: str):
+    """Hits for storage rollouts or network changes: see `_rollout_hits`."""
+    return lambda con, found, config, window: _rollout_hits(con, found, config, window, change_type)
+
+
+def _rollout_hits(con, found: pl.DataFrame, config: DetectionConfig, window, change_type: str) -> pl.DataFrame:
+    """The share of training step time spent waiting on data (a storage rollout) or on the gradient all-reduce (a
+    network change) in the region the change landed in, since the change, against the other regions in the same
+    minutes and against the region's own hour before (a fleet-wide change has only the latter). Both must be beaten
+    by `rollout_wait_ratio` and by `rollout_wait_margin` of step time, so a region whose jobs always wait more, or a
+    few slow workers, is not blamed on the change."""
+    rollouts = found.filter(pl.col("change_type") == change_type)
+    if rollouts.is_empty():
+        return pl.DataFrame()
+    settings = config.cohort
+    workers = fetch(
+        con,
+        f"select region, minute_at, count(*)::double as worker_minutes, sum(step_time_total_s) as step_s, "
+        f"sum({ROLLOUT_WAITS[change_type]}) as wait_s from marts.fct_training__worker_minutes "
+        "where minute_at >= $1 and minute_at < $2 and step_time_total_s > 0 group by all",
+        [min(rollouts["changed_at"]) - timedelta(hours=1), window[1]],
+    )
+    regions = workers.select("region").unique()
+    scoped = rollouts.select("change_id", "changed_at", "scope_region").join(regions, how="cross")
+    scoped = scoped.filter(pl.col("scope_region").is_null() | (pl.col("scope_region") == pl.col("region")))
+    in_cohort = scoped.join(workers, on="region")
+    cohort = in_cohort.filter(_since_change(settings["horizon_h"]))
+    measures = ["worker_minutes", "step_s", "wait_s"]
+    sums = _against_the_rest(cohort.drop("region"), workers.drop("region"), measures)
+    before = (
+        in_cohort.filter(
+            (pl.col("minute_at") < pl.col("changed_at"))
+            & (pl.col("minute_at") >= pl.col("changed_at") - timedelta(hours=1))
+        )
+        .group_by("change_id")
+        .agg((pl.col("wait_s").sum() / pl.col("step_s").sum()).alias("before"))
+    )
+    sums = sums.join(before, on="change_id", how="left").with_columns(
+        pl.int_range(1, pl.len() + 1).over("change_id").alias("minutes_seen")
+    )
+    share = pl.col("wait_s_cohort") / pl.col("step_s_cohort")
+    rest = pl.when(pl.col("step_s_rest") > 0).then(pl.col("wait_s_rest") / pl.col("step_s_rest"))
+    baseline = pl.max_horizontal(rest, pl.col("before"))  # null when nothing to hold it against (a lone region's
+    return sums.filter(  # first hour of data)
+        baseline.is_not_null()
+        & (pl.col("minutes_seen") >= settings["rollout_min_minutes"])
+        & (pl.col("worker_minutes_cohort") >= settings["min_worker_minutes"])
+        & (share >= settings["rollout_wait_ratio"] * baseline)
+        & (share >= baseline + settings["rollout_wait_margin"])
+    ).select("change_id", "minute_at", share.alias("value"), baseline.alias("baseline"))
+
+
 def queue_jump_hits(con, found: pl.DataFrame, config: DetectionConfig, window) -> pl.DataFrame:
     """After a scheduler policy change for one team (priority weights, quotas), that team's jobs starting far sooner
     than the rest of their region and workload class: the changed cohort against the unchanged one in the same
@@ -248,6 +306,8 @@ def cohort_episodes(con, config: DetectionConfig, window: tuple[datetime, dateti
         ("deploy_step_time", framework_cohort_hits),
         ("placement_fragmentation", placement_cohort_hits),
         ("queue_jump", queue_jump_hits),
+        ("storage_rollout_wait", rollout_cohort_hits("storage_rollout")),
+        ("network_change_sync", rollout_cohort_hits("network_change")),
     )
     for rule, hits_of in rules:
         hits = hits_of(con, found, config, window)

@@ -55,6 +55,22 @@ BUILT_IN = {
         "{value:.1%} of healthy GPUs stranded on part-full nodes minute after minute since the policy change, "
         "against {baseline:.1%} in the unchanged scope and the hour before",
     ),
+    "storage_rollout_wait": (
+        "critical",
+        "page",
+        "data_io",
+        "notify",
+        "training waits on data {value:.0%} of step time since the storage rollout, against {baseline:.0%} in the "
+        "other regions and the hour before",
+    ),
+    "network_change_sync": (
+        "critical",
+        "page",
+        "network",
+        "notify",
+        "training waits on the all-reduce {value:.0%} of step time since the network change, against {baseline:.0%} "
+        "in the other regions and the hour before",
+    ),
     "queue_jump": (
         "critical",
         "page",
