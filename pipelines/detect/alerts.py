@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -106,9 +107,16 @@ def _describe(alerts: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(rows, schema_overrides={"resolved_at": pl.Datetime("us")}, infer_schema_length=None)
 
 
+class _Ratio(float):
+    """A value against its baseline; against a zero baseline it is written ∞, not 'nan' or 'inf'."""
+
+    def __format__(self, spec: str) -> str:
+        return "∞" if math.isinf(self) else super().__format__(spec)
+
+
 def _summary(row: dict) -> str:
     baseline = row["baseline"]
-    ratio = row["value"] / baseline if baseline else float("nan")
+    ratio = _Ratio(row["value"] / baseline if baseline else math.inf)
     values = {"value": row["value"], "threshold": row["threshold"] or 0.0, "baseline": baseline or 0.0, "ratio": ratio}
     try:
         what = row["summary_template"].format(**values)
