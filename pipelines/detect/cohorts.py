@@ -242,7 +242,7 @@ def queue_jump_hits(con, found: pl.DataFrame, config: DetectionConfig, window) -
         at = change["changed_at"]
         first = max(at + timedelta(minutes=int(settings["queue_jump_min_minutes"])), window[0])  # a tick: its own
         end = min(at + timedelta(hours=settings["horizon_h"]), window[1])
-        if first >= end:
+        if first > end:  # judged at t, only data before t is read: the tick at t itself may judge t
             continue
         span = int(settings["queue_jump_window_min"])
         after = _censored_waits(con, change["scope_region"], (at, first, end), span, settings)
@@ -278,13 +278,12 @@ select g.minute_at, j.region, j.workload_class, j.team, count(*)::double as n,
     sum(epoch(least(coalesce(j.started_at, g.minute_at), g.minute_at) - j.submitted_at)) as waited_s
 from judged g
 join jobs j on j.submitted_at < g.minute_at and j.submitted_at >= g.minute_at - to_minutes($4::bigint)
-where g.minute_at < $3 or $2 = $3
 group by all
 """
 
 
 def _censored_waits(con, region: str | None, span: tuple[datetime, datetime, datetime], last_min: int, settings):
-    """Per judged minute (from `span[1]` up to `span[2]`, or that one minute when they are equal), region, class
+    """Per judged minute (from `span[1]` up to and including `span[2]`), region, class
     and team: the mean wait so far of the team's jobs submitted since `span[0]` and in the `last_min` minutes
     before, against that of the rest of the queue (`ratio`), where both sides have `queue_jump_min_jobs` jobs and
     the rest waited long enough to be a queue."""

@@ -119,3 +119,16 @@ def test_a_boost_shows_when_a_queue_forms_hours_after_the_change():
     first = hits.sort("minute_at").row(0, named=True)
     assert first["minute_at"] == CHANGED_AT + timedelta(hours=3, minutes=10)
     assert first["value"] == pytest.approx(4150 / 520)
+
+
+def test_the_tick_that_first_could_see_the_jump_raises_it_as_the_replay_says():
+    # causal: the 10:05 tick reads jobs submitted and started before 10:05 only, and judges 10:05 itself
+    con = _warehouse(_jobs({"a": 600, "b": 600}, {"a": 30, "b": None}))
+    full = cohort_episodes(con, detection_config(), WINDOW, delay_min=0)
+    at_tick = cohort_episodes(con, detection_config(), (WINDOW[0], CHANGED_AT + timedelta(minutes=5)), delay_min=0)
+    assert (
+        at_tick.select("started_at", "detected_at", "value").rows()
+        == full.select("started_at", "detected_at", "value").rows()
+    )
+    before_tick = cohort_episodes(con, detection_config(), (WINDOW[0], CHANGED_AT + timedelta(minutes=4)), delay_min=0)
+    assert before_tick.is_empty()

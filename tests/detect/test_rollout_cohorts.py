@@ -86,3 +86,10 @@ def test_a_lone_region_with_no_hour_before_has_nothing_to_be_held_against():
     assert _hits(con, _change()).is_empty()
     with_history = _warehouse({"r1": (0.10, 0.30)})  # a fleet of one region: its own hour before carries it
     assert _hits(with_history, _change())["minute_at"].min() == CHANGED_AT + timedelta(minutes=4)
+
+
+def test_the_tick_that_first_could_see_the_rollout_raises_it_as_the_replay_says():
+    con = _warehouse({"r1": (0.10, 0.30), "r2": (0.10, 0.10)})
+    cut = (WINDOW[0], CHANGED_AT + timedelta(minutes=5))  # the 09:05 tick: minutes 09:00-09:04
+    hits = rollout_cohort_hits("storage_rollout")(con, _change(), detection_config(), cut)
+    assert hits["minute_at"].to_list() == [CHANGED_AT + timedelta(minutes=4)]
