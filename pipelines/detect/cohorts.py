@@ -97,6 +97,27 @@ def framework_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, win
     ).select("change_id", "minute_at", ratio.alias("value"), pl.lit(1.0).alias("baseline"))
 
 
+def _region_cohorts(changes_: pl.DataFrame, minutes: pl.DataFrame, horizon_h: float, measures: list[str], share):
+    """Region-scoped changes (a change without a region covers them all) against the other regions: the changed
+    regions' minutes since each change (`cohort`), and the running sums since the change of the cohort and of the
+    rest (see `_against_the_rest`) with `before` (`share` over the changed regions' hour before the change) and
+    `minutes_seen`."""
+    regions = minutes.select("region").unique()
+    scoped = changes_.select("change_id", "changed_at", "scope_region").join(regions, how="cross")
+    scoped = scoped.filter(pl.col("scope_region").is_null() | (pl.col("scope_region") == pl.col("region")))
+    in_cohort = scoped.join(minutes, on="region")
+    cohort = in_cohort.filter(_since_change(horizon_h))
+    sums = _against_the_rest(cohort.drop("region"), minutes.drop("region"), measures)
+    hour_before = (pl.col("minute_at") < pl.col("changed_at")) & (
+        pl.col("minute_at") >= pl.col("changed_at") - timedelta(hours=1)
+    )
+    before = in_cohort.filter(hour_before).group_by("change_id").agg(share.alias("before"))
+    sums = sums.join(before, on="change_id", how="left").with_columns(
+        pl.int_range(1, pl.len() + 1).over("change_id").alias("minutes_seen")  # the sums hold a row per minute
+    )
+    return cohort, sums
+
+
 def placement_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, window) -> pl.DataFrame:
     """Stranded GPUs (free, but on nodes too full to host a half-node job) per healthy GPU in the region a
     placement or scheduler policy changed, when most of its free GPUs are stranded minute after minute: against the
@@ -117,19 +138,9 @@ def placement_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, win
         "from marts.fct_scheduler__region_minutes where minute_at >= $1 and minute_at < $2",
         [min(policies["changed_at"]) - timedelta(hours=1), window[1]],
     )
-    regions = minutes.select("region").unique()
-    scoped = policies.select("change_id", "changed_at", "scope_region").join(regions, how="cross")
-    scoped = scoped.filter(pl.col("scope_region").is_null() | (pl.col("scope_region") == pl.col("region")))
-    in_cohort = scoped.join(minutes, on="region")
-    cohort = in_cohort.filter(_since_change(settings["horizon_h"]))
-    sums = _against_the_rest(cohort.drop("region"), minutes.drop("region"), ["healthy", "free", "stranded"])
-    before = (
-        in_cohort.filter(
-            (pl.col("minute_at") < pl.col("changed_at"))
-            & (pl.col("minute_at") >= pl.col("changed_at") - timedelta(hours=1))
-        )
-        .group_by("change_id")
-        .agg((pl.col("stranded").sum() / pl.col("healthy").sum()).alias("before"))
+    stranded_share = pl.col("stranded").sum() / pl.col("healthy").sum()
+    cohort, sums = _region_cohorts(
+        policies, minutes, settings["horizon_h"], ["healthy", "free", "stranded"], stranded_share
     )
     since = f"{int(settings['horizon_h'])}h"  # the cohort holds only minutes since the change: a median of them all
     per_minute = (
@@ -148,11 +159,7 @@ def placement_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, win
             ],
         )
     )
-    sums = (
-        sums.join(before, on="change_id", how="left")
-        .join(per_minute, on=["change_id", "minute_at"])
-        .with_columns(pl.int_range(1, pl.len() + 1).over("change_id").alias("minutes_seen"))  # a row per minute
-    )
+    sums = sums.join(per_minute, on=["change_id", "minute_at"])
     rest = pl.when(pl.col("healthy_rest") > 0).then(pl.col("stranded_rest") / pl.col("healthy_rest"))
     baseline = pl.max_horizontal(rest, pl.col("before"), pl.lit(0.0))  # changed from its own past and from the rest
     return sums.filter(
@@ -195,23 +202,9 @@ def _rollout_hits(con, found: pl.DataFrame, config: DetectionConfig, window, cha
         "where minute_at >= $1 and minute_at < $2 and step_time_total_s > 0 group by all",
         [min(rollouts["changed_at"]) - timedelta(hours=1), window[1]],
     )
-    regions = workers.select("region").unique()
-    scoped = rollouts.select("change_id", "changed_at", "scope_region").join(regions, how="cross")
-    scoped = scoped.filter(pl.col("scope_region").is_null() | (pl.col("scope_region") == pl.col("region")))
-    in_cohort = scoped.join(workers, on="region")
-    cohort = in_cohort.filter(_since_change(settings["horizon_h"]))
-    measures = ["worker_minutes", "step_s", "wait_s"]
-    sums = _against_the_rest(cohort.drop("region"), workers.drop("region"), measures)
-    before = (
-        in_cohort.filter(
-            (pl.col("minute_at") < pl.col("changed_at"))
-            & (pl.col("minute_at") >= pl.col("changed_at") - timedelta(hours=1))
-        )
-        .group_by("change_id")
-        .agg((pl.col("wait_s").sum() / pl.col("step_s").sum()).alias("before"))
-    )
-    sums = sums.join(before, on="change_id", how="left").with_columns(
-        pl.int_range(1, pl.len() + 1).over("change_id").alias("minutes_seen")
+    wait_share = pl.col("wait_s").sum() / pl.col("step_s").sum()
+    _, sums = _region_cohorts(
+        rollouts, workers, settings["horizon_h"], ["worker_minutes", "step_s", "wait_s"], wait_share
     )
     share = pl.col("wait_s_cohort") / pl.col("step_s_cohort")
     rest = pl.when(pl.col("step_s_rest") > 0).then(pl.col("wait_s_rest") / pl.col("step_s_rest"))

@@ -8,6 +8,7 @@ import pytest
 
 from pipelines.detect.config import health_config
 from pipelines.detect.health import health_episodes
+from tests.fixtures.blank_warehouse import blank_warehouse
 
 T0 = datetime(2026, 3, 2, 10, 0)
 GPUS = [("a0", "na", "A100-SXM-80GB", 400.0), ("h0", "nh", "H100-SXM-80GB", 700.0)]
@@ -15,9 +16,7 @@ GPUS = [("a0", "na", "A100-SXM-80GB", 400.0), ("h0", "nh", "H100-SXM-80GB", 700.
 
 def _warehouse(readings: dict[str, list[dict]], maintenance: list[tuple[str, int]] = ()) -> duckdb.DuckDBPyConnection:
     """30 minutes of normal readings per GPU, with `readings[gpu][minute]` overrides."""
-    con = duckdb.connect()
-    for schema in ("staging", "marts", "intermediate"):
-        con.execute(f"create schema {schema}")
+    con = blank_warehouse()
     con.execute(
         "create table marts.dim_gpus (gpu_id varchar, node_id varchar, region varchar, sku varchar, tdp_w double, "
         "gpu_mem_mib bigint)"

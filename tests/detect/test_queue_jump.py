@@ -10,6 +10,7 @@ import pytest
 
 from pipelines.detect.cohorts import cohort_episodes, queue_jump_hits
 from pipelines.detect.config import detection_config
+from tests.fixtures.blank_warehouse import blank_warehouse
 
 CHANGED_AT = datetime(2026, 3, 2, 10, 0)
 WINDOW = (CHANGED_AT - timedelta(hours=2), CHANGED_AT + timedelta(minutes=10))
@@ -17,9 +18,7 @@ WINDOW = (CHANGED_AT - timedelta(hours=2), CHANGED_AT + timedelta(minutes=10))
 
 def _warehouse(jobs: list[tuple[str, datetime, datetime | None]], team: str | None = "a") -> duckdb.DuckDBPyConnection:
     """Batch jobs in r1 as (team, submitted_at, started_at or None while queued), and the policy change."""
-    con = duckdb.connect()
-    for schema in ("staging", "intermediate", "marts"):
-        con.execute(f"create schema {schema}")
+    con = blank_warehouse()
     con.execute(
         "create table staging.stg_jobs__submissions (job_id varchar, team varchar, region varchar, "
         "workload_class varchar, submitted_at timestamp)"

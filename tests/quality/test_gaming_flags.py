@@ -9,15 +9,14 @@ from dagster import materialize
 from pipelines.modeling.project import load_project
 from pipelines.modeling.runner import run_model
 from pipelines.quality.gaming import flagged_teams, no_gaming
+from tests.fixtures.blank_warehouse import blank_warehouse
 
 T0 = datetime(2026, 3, 2, 10, 0)
 
 
 def _warehouse(jobs: dict[str, dict]) -> duckdb.DuckDBPyConnection:
     """One GPU per job for `minutes` minutes at the given utilisation, SM and tensor activity and steps a minute."""
-    con = duckdb.connect()
-    for schema in ("staging", "intermediate", "marts"):
-        con.execute(f"create schema {schema}")
+    con = blank_warehouse()
     con.execute(
         "create table intermediate.int_gpu_minutes__allocation (gpu_id varchar, minute_at timestamp, job_id varchar,"
         " attempt integer)"

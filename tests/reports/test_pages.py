@@ -11,6 +11,7 @@ from pipelines.modeling.project import load_project
 from pipelines.modeling.runner import run_model
 from pipelines.reports.health import family_status, sizing_class
 from pipelines.reports.warroom import incident_window
+from tests.fixtures.blank_warehouse import blank_warehouse
 
 PAGES = ("index.html", "finance.html", "health.html", "warroom.html", "progress.html")
 
@@ -116,9 +117,7 @@ def test_sizing_by_hand_from_gpu_minutes_to_the_class_table():
     from pipelines.reports.health import sizing
 
     t0 = datetime(2026, 3, 2, 10)
-    con = duckdb.connect()
-    for schema in ("staging", "intermediate", "marts"):
-        con.execute(f"create schema {schema}")
+    con = blank_warehouse()
     con.execute(
         "create table intermediate.int_gpu_minutes__allocation as select * from (values "
         "('n1-g0', ?::timestamp, 'j1', 0), ('n1-g1', ?::timestamp, 'j1', 0), ('n1-g0', ?::timestamp, 'j1', 0), "
