@@ -76,8 +76,8 @@ BUILT_IN = {
         "page",
         "scheduling",
         "notify",
-        "the team's jobs have waited {value:.1f}x less than the rest of their queue since the policy change "
-        "(the hour before: {baseline:.1f}x)",
+        "the team's recent jobs waited {value:.1f}x less than the rest of their queue after a "
+        "policy change for the team (the hour before it: {baseline:.1f}x)",
     ),
     "busy_without_progress": (
         "warning",
