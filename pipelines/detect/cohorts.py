@@ -18,12 +18,39 @@ KEYS = ["change_id", "cohort", "region", "team"]
 
 
 def changes(con: duckdb.DuckDBPyConnection, window: tuple[datetime, datetime], horizon_h: float) -> pl.DataFrame:
-    return fetch(
-        con,
-        "select * from staging.stg_changes__events where change_type <> 'rollback' and changed_at < $2 "
-        "and changed_at >= $1 - to_hours($3::bigint)",
-        [*window, int(horizon_h)],
-    )
+    """The changes a cohort rule may still watch, each with `ends_at`: `horizon_h` after it, or the first rollback
+    of the same component in a scope that covers it, whichever comes first (a rolled-back change is no longer in
+    effect: an unseen scenario paged a team's queue five hours after its priority change had been rolled back)."""
+    return fetch(con, WATCHED_CHANGES, [*window, int(horizon_h)])
+
+
+WATCHED_CHANGES = """
+with watched as (
+    select * from staging.stg_changes__events
+    where change_type <> 'rollback' and changed_at < $2 and changed_at >= $1 - to_hours($3::bigint)
+),
+rolled_back as (
+    select c.change_id, min(r.changed_at) as rolled_back_at
+    from watched c
+    join staging.stg_changes__events r
+        on r.change_type = 'rollback' and r.component = c.component and r.changed_at > c.changed_at
+        and r.changed_at < $2
+        and (r.scope_region is null or r.scope_region = c.scope_region)
+        and (r.scope_team is null or r.scope_team = c.scope_team)
+        and (r.scope_node_ids is null or r.scope_node_ids = c.scope_node_ids)
+    group by c.change_id
+)
+select c.*, least(c.changed_at + to_hours($3::bigint), coalesce(r.rolled_back_at, c.changed_at + to_hours($3::bigint)))
+    as ends_at
+from watched c left join rolled_back r using (change_id)
+"""
+
+
+def _with_ends(found: pl.DataFrame, config: DetectionConfig) -> pl.DataFrame:
+    """`found` with `ends_at` (see `changes`); a frame without it is watched for the whole horizon."""
+    if "ends_at" in found.columns:
+        return found
+    return found.with_columns((pl.col("changed_at") + timedelta(hours=config.cohort["horizon_h"])).alias("ends_at"))
 
 
 def _against_the_rest(cohort: pl.DataFrame, everyone: pl.DataFrame, measures: list[str]) -> pl.DataFrame:
@@ -39,19 +66,19 @@ def _against_the_rest(cohort: pl.DataFrame, everyone: pl.DataFrame, measures: li
     return sums.with_columns((pl.col(f"{m}_all") - pl.col(f"{m}_cohort")).alias(f"{m}_rest") for m in measures)
 
 
-def _since_change(horizon_h: float) -> pl.Expr:
-    horizon = timedelta(hours=horizon_h)
-    return (pl.col("minute_at") >= pl.col("changed_at")) & (pl.col("minute_at") < pl.col("changed_at") + horizon)
+def _since_change() -> pl.Expr:
+    return (pl.col("minute_at") >= pl.col("changed_at")) & (pl.col("minute_at") < pl.col("ends_at"))
 
 
 def node_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, window) -> pl.DataFrame:
     """Software faults (application XIDs and software-caused failures) per GPU-minute on the changed nodes against
     every other node, since the change."""
+    found = _with_ends(found, config)
     node_changes = found.filter(pl.col("change_type").is_in(NODE_CHANGES) & pl.col("scope_node_ids").is_not_null())
     if node_changes.is_empty():
         return pl.DataFrame()
     scope = node_changes.select(
-        "change_id", "changed_at", pl.col("scope_node_ids").str.split(",").alias("node_id")
+        "change_id", "changed_at", "ends_at", pl.col("scope_node_ids").str.split(",").alias("node_id")
     ).explode("node_id")
     minutes = fetch(
         con,
@@ -60,7 +87,7 @@ def node_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, window) 
         "from marts.fct_health__node_minutes where not is_maintenance and minute_at >= $1 and minute_at < $2",
         [min(node_changes["changed_at"]), window[1]],
     )
-    cohort = scope.join(minutes, on="node_id").filter(_since_change(config.cohort["horizon_h"]))
+    cohort = scope.join(minutes, on="node_id").filter(_since_change())
     sums = _against_the_rest(cohort, minutes, ["exposure", "faults"])
     rate = pl.col("faults_cohort") / pl.col("exposure_cohort")
     rest = (pl.col("faults_rest") + 1) / pl.col("exposure_rest")  # one fault of slack: a quiet fleet is not zero
@@ -72,6 +99,7 @@ def node_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, window) 
 def framework_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, window) -> pl.DataFrame:
     """Step time against the reference for workers on the new framework version against every other version, in
     the minutes the new version ran."""
+    found = _with_ends(found, config)
     images = found.filter(pl.col("change_type") == "framework_image")
     if images.is_empty():
         return pl.DataFrame()
@@ -83,9 +111,9 @@ def framework_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, win
         [min(images["changed_at"]), window[1]],
     )
     cohort = (
-        images.select("change_id", "changed_at", "to_version")
+        images.select("change_id", "changed_at", "ends_at", "to_version")
         .join(workers, left_on="to_version", right_on="framework_version")
-        .filter(_since_change(config.cohort["horizon_h"]))
+        .filter(_since_change())
     )
     sums = _against_the_rest(cohort, workers, ["worker_minutes", "step_s", "reference_s"])
     ratio = (pl.col("step_s_cohort") / pl.col("reference_s_cohort")) / (
@@ -97,16 +125,16 @@ def framework_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, win
     ).select("change_id", "minute_at", ratio.alias("value"), pl.lit(1.0).alias("baseline"))
 
 
-def _region_cohorts(changes_: pl.DataFrame, minutes: pl.DataFrame, horizon_h: float, measures: list[str], share):
+def _region_cohorts(changes_: pl.DataFrame, minutes: pl.DataFrame, measures: list[str], share):
     """Region-scoped changes (a change without a region covers them all) against the other regions: the changed
     regions' minutes since each change (`cohort`), and the running sums since the change of the cohort and of the
     rest (see `_against_the_rest`) with `before` (`share` over the changed regions' hour before the change) and
     `minutes_seen`."""
     regions = minutes.select("region").unique()
-    scoped = changes_.select("change_id", "changed_at", "scope_region").join(regions, how="cross")
+    scoped = changes_.select("change_id", "changed_at", "ends_at", "scope_region").join(regions, how="cross")
     scoped = scoped.filter(pl.col("scope_region").is_null() | (pl.col("scope_region") == pl.col("region")))
     in_cohort = scoped.join(minutes, on="region")
-    cohort = in_cohort.filter(_since_change(horizon_h))
+    cohort = in_cohort.filter(_since_change())
     sums = _against_the_rest(cohort.drop("region"), minutes.drop("region"), measures)
     hour_before = (pl.col("minute_at") < pl.col("changed_at")) & (
         pl.col("minute_at") >= pl.col("changed_at") - timedelta(hours=1)
@@ -127,6 +155,7 @@ def placement_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, win
     burst after an unrelated policy change paged an unseen scenario when the mean since the change was read; the
     median of the last 8 minutes paged bursts hours later). A GPU-minute floor alone would make a small region wait
     far past 15 minutes."""
+    found = _with_ends(found, config)
     policies = found.filter(pl.col("change_type") == "scheduler_policy")
     if policies.is_empty():
         return pl.DataFrame()
@@ -139,9 +168,7 @@ def placement_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, win
         [min(policies["changed_at"]) - timedelta(hours=1), window[1]],
     )
     stranded_share = pl.col("stranded").sum() / pl.col("healthy").sum()
-    cohort, sums = _region_cohorts(
-        policies, minutes, settings["horizon_h"], ["healthy", "free", "stranded"], stranded_share
-    )
+    cohort, sums = _region_cohorts(policies, minutes, ["healthy", "free", "stranded"], stranded_share)
     since = f"{int(settings['horizon_h'])}h"  # the cohort holds only minutes since the change: a median of them all
     per_minute = (
         cohort.group_by("change_id", "minute_at")
@@ -191,6 +218,7 @@ def _rollout_hits(con, found: pl.DataFrame, config: DetectionConfig, window, cha
     minutes and against the region's own hour before (a fleet-wide change has only the latter). Both must be beaten
     by `rollout_wait_ratio` and by `rollout_wait_margin` of step time, so a region whose jobs always wait more, or a
     few slow workers, is not blamed on the change."""
+    found = _with_ends(found, config)
     rollouts = found.filter(pl.col("change_type") == change_type)
     if rollouts.is_empty():
         return pl.DataFrame()
@@ -203,9 +231,7 @@ def _rollout_hits(con, found: pl.DataFrame, config: DetectionConfig, window, cha
         [min(rollouts["changed_at"]) - timedelta(hours=1), window[1]],
     )
     wait_share = pl.col("wait_s").sum() / pl.col("step_s").sum()
-    _, sums = _region_cohorts(
-        rollouts, workers, settings["horizon_h"], ["worker_minutes", "step_s", "wait_s"], wait_share
-    )
+    _, sums = _region_cohorts(rollouts, workers, ["worker_minutes", "step_s", "wait_s"], wait_share)
     share = pl.col("wait_s_cohort") / pl.col("step_s_cohort")
     rest = pl.when(pl.col("step_s_rest") > 0).then(pl.col("wait_s_rest") / pl.col("step_s_rest"))
     baseline = pl.max_horizontal(rest, pl.col("before"))  # null when nothing to hold it against (a lone region's
@@ -228,13 +254,16 @@ def queue_jump_hits(con, found: pl.DataFrame, config: DetectionConfig, window) -
     counted up to the minute judged (a job still queued has waited until now), so both sides are censored alike
     and nothing after that minute is read. Only a real queue can be jumped: the rest must have waited
     `queue_jump_min_wait_s` on average."""
+    found = _with_ends(found, config)
     policies = found.filter((pl.col("change_type") == "scheduler_policy") & pl.col("scope_team").is_not_null())
     settings = config.cohort
     frames = []
-    for change in policies.select("change_id", "changed_at", "scope_region", "scope_team").iter_rows(named=True):
+    for change in policies.select("change_id", "changed_at", "ends_at", "scope_region", "scope_team").iter_rows(
+        named=True
+    ):
         at = change["changed_at"]
         first = max(at + timedelta(minutes=int(settings["queue_jump_min_minutes"])), window[0])  # a tick: its own
-        end = min(at + timedelta(hours=settings["horizon_h"]), window[1])
+        end = min(change["ends_at"], window[1])
         if first > end:  # judged at t, only data before t is read: the tick at t itself may judge t
             continue
         span = int(settings["queue_jump_window_min"])

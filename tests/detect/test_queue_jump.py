@@ -131,3 +131,19 @@ def test_the_tick_that_first_could_see_the_jump_raises_it_as_the_replay_says():
     )
     before_tick = cohort_episodes(con, detection_config(), (WINDOW[0], CHANGED_AT + timedelta(minutes=4)), delay_min=0)
     assert before_tick.is_empty()
+
+
+def test_a_rolled_back_change_is_watched_until_its_rollback_only():
+    # an unseen scenario paged a team's queue five hours after its priority change had been rolled back
+    con = _warehouse(_jobs({"a": 600, "b": 600}, {"a": 30, "b": None}))
+    con.execute(
+        "insert into staging.stg_changes__events values ('chg-2', ?, 'rollback', 'priority weights', null, null, "
+        "null, null, null, null, 'priority weights restored')",
+        [CHANGED_AT + timedelta(minutes=7)],
+    )
+    found = cohort_episodes(con, detection_config(), (WINDOW[0], CHANGED_AT + timedelta(hours=2)), delay_min=0)
+    # judged at 10:05, 10:06 and 10:07 (data before the rollback): the jump ends when the change does (a cohort
+    # episode is closed once an hour passes without a hit, hence the longer window)
+    assert found.select("started_at", "resolved_at").rows() == [
+        (CHANGED_AT + timedelta(minutes=4), CHANGED_AT + timedelta(minutes=7))
+    ]
