@@ -147,3 +147,23 @@ def test_a_rolled_back_change_is_watched_until_its_rollback_only():
     assert found.select("started_at", "resolved_at").rows() == [
         (CHANGED_AT + timedelta(minutes=4), CHANGED_AT + timedelta(minutes=7))
     ]
+
+
+@pytest.mark.parametrize(
+    ("component", "team"),
+    [("priority weights", "b"), ("queue time limits", None)],
+    ids=["another team's rollback", "another component's rollback"],
+)
+def test_a_rollback_that_does_not_cover_the_change_does_not_end_it(component, team):
+    con = _warehouse(_jobs({"a": 600, "b": 600}, {"a": 30, "b": None}))
+    con.execute(
+        "insert into staging.stg_changes__events values ('chg-2', ?, 'rollback', ?, null, null, null, null, ?, null, "
+        "'restored')",
+        [CHANGED_AT + timedelta(minutes=7), component, team],
+    )
+    found = cohort_episodes(con, detection_config(), (WINDOW[0], CHANGED_AT + timedelta(hours=2)), delay_min=0)
+    # judged as if no rollback had come: from 10:05 until 10:35, the last minute whose 30-minute window still holds
+    # five of the team's jobs submitted since the change (10:05 to 10:09)
+    assert found.select("started_at", "resolved_at").rows() == [
+        (CHANGED_AT + timedelta(minutes=4), CHANGED_AT + timedelta(minutes=35))
+    ]
