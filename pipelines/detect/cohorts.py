@@ -125,11 +125,11 @@ def framework_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, win
     ).select("change_id", "minute_at", ratio.alias("value"), pl.lit(1.0).alias("baseline"))
 
 
-def _region_cohorts(changes_: pl.DataFrame, minutes: pl.DataFrame, measures: list[str], share):
+def _region_cohorts(changes_: pl.DataFrame, minutes: pl.DataFrame, measures: list[str], before: dict[str, pl.Expr]):
     """Region-scoped changes (a change without a region covers them all) against the other regions: the changed
     regions' minutes since each change (`cohort`), and the running sums since the change of the cohort and of the
-    rest (see `_against_the_rest`) with `before` (`share` over the changed regions' hour before the change) and
-    `minutes_seen`."""
+    rest (see `_against_the_rest`) with `minutes_seen` and a column per `before` entry (its aggregate over the
+    changed regions' hour before the change)."""
     regions = minutes.select("region").unique()
     scoped = changes_.select("change_id", "changed_at", "ends_at", "scope_region").join(regions, how="cross")
     scoped = scoped.filter(pl.col("scope_region").is_null() | (pl.col("scope_region") == pl.col("region")))
@@ -139,8 +139,8 @@ def _region_cohorts(changes_: pl.DataFrame, minutes: pl.DataFrame, measures: lis
     hour_before = (pl.col("minute_at") < pl.col("changed_at")) & (
         pl.col("minute_at") >= pl.col("changed_at") - timedelta(hours=1)
     )
-    before = in_cohort.filter(hour_before).group_by("change_id").agg(share.alias("before"))
-    sums = sums.join(before, on="change_id", how="left").with_columns(
+    past = in_cohort.filter(hour_before).group_by("change_id").agg(e.alias(name) for name, e in before.items())
+    sums = sums.join(past, on="change_id", how="left").with_columns(
         pl.int_range(1, pl.len() + 1).over("change_id").alias("minutes_seen")  # the sums hold a row per minute
     )
     return cohort, sums
@@ -148,13 +148,15 @@ def _region_cohorts(changes_: pl.DataFrame, minutes: pl.DataFrame, measures: lis
 
 def placement_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, window) -> pl.DataFrame:
     """Stranded GPUs (free, but on nodes too full to host a half-node job) per healthy GPU in the region a
-    placement or scheduler policy changed, when most of its free GPUs are stranded minute after minute: against the
-    other regions since the change and against the region's own hour before it (a fleet-wide change has only the
-    latter). The changed scope is read as the median of its minutes since the change, because stranding from a bad
-    policy persists from minute to minute while a big job's exit strands a burst for a minute or two (a 42-GPU
-    burst after an unrelated policy change paged an unseen scenario when the mean since the change was read; the
-    median of the last 8 minutes paged bursts hours later). A GPU-minute floor alone would make a small region wait
-    far past 15 minutes."""
+    placement or scheduler policy changed, when most of its free GPUs are stranded minute after minute, or their
+    stranded part has grown several-fold from the hour before (a region with a big free buffer keeps whole free
+    nodes for a while under a spread policy): against the other regions since the change and against the region's
+    own hour before it (a fleet-wide change has only the latter). More free GPUs alone (demand dropping) strand
+    more GPUs without raising their stranded part. The changed scope is read as the median of its minutes since
+    the change, because stranding from a bad policy persists from minute to minute while a big job's exit strands
+    a burst for a minute or two (a 42-GPU burst after an unrelated policy change paged an unseen scenario when the
+    mean since the change was read; the median of the last 8 minutes paged bursts hours later). A GPU-minute floor
+    alone would make a small region wait far past 15 minutes."""
     found = _with_ends(found, config)
     policies = found.filter(pl.col("change_type") == "scheduler_policy")
     if policies.is_empty():
@@ -168,7 +170,10 @@ def placement_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, win
         [min(policies["changed_at"]) - timedelta(hours=1), window[1]],
     )
     stranded_share = pl.col("stranded").sum() / pl.col("healthy").sum()
-    cohort, sums = _region_cohorts(policies, minutes, ["healthy", "free", "stranded"], stranded_share)
+    of_free_share = pl.col("stranded").sum() / pl.col("free").sum()
+    cohort, sums = _region_cohorts(
+        policies, minutes, ["healthy", "free", "stranded"], {"before": stranded_share, "of_free_before": of_free_share}
+    )
     since = f"{int(settings['horizon_h'])}h"  # the cohort holds only minutes since the change: a median of them all
     per_minute = (
         cohort.group_by("change_id", "minute_at")
@@ -193,7 +198,13 @@ def placement_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, win
         (pl.col("minutes_seen") >= settings["min_placement_minutes"])
         & (pl.col("healthy_cohort") >= settings["min_placement_gpu_minutes"])
         & (pl.col("share") >= settings["stranded_share_min"])
-        & (pl.col("of_free") >= settings["stranded_of_free_min"])
+        & (
+            (pl.col("of_free") >= settings["stranded_of_free_min"])
+            | (
+                (pl.col("of_free") >= settings["stranded_of_free_rise_min"])
+                & (pl.col("of_free") >= settings["stranded_of_free_rise"] * pl.col("of_free_before").fill_nan(0.0))
+            )
+        )
         & (
             pl.col("share")
             >= settings["stranded_ratio"] * pl.max_horizontal(baseline, pl.lit(settings["stranded_share_floor"]))
@@ -231,7 +242,7 @@ def _rollout_hits(con, found: pl.DataFrame, config: DetectionConfig, window, cha
         [min(rollouts["changed_at"]) - timedelta(hours=1), window[1]],
     )
     wait_share = pl.col("wait_s").sum() / pl.col("step_s").sum()
-    _, sums = _region_cohorts(rollouts, workers, ["worker_minutes", "step_s", "wait_s"], wait_share)
+    _, sums = _region_cohorts(rollouts, workers, ["worker_minutes", "step_s", "wait_s"], {"before": wait_share})
     share = pl.col("wait_s_cohort") / pl.col("step_s_cohort")
     rest = pl.when(pl.col("step_s_rest") > 0).then(pl.col("wait_s_rest") / pl.col("step_s_rest"))
     baseline = pl.max_horizontal(rest, pl.col("before"))  # null when nothing to hold it against (a lone region's

@@ -131,3 +131,25 @@ def test_ten_minutes_of_natural_stranding_after_an_unrelated_change_does_not_pag
     con = _warehouse({"r1": (6, 6), "r2": (6, 6)}, gpus=600, bursts=dict(enumerate(minutes)), minutes=len(minutes))
     window = (WINDOW[0], CHANGED_AT + timedelta(minutes=len(minutes)))
     assert placement_cohort_hits(con, _change("r1"), _config(), window).is_empty()
+
+
+def _before_and_after(before: tuple[int, int], after: tuple[int, int]) -> dict[int, tuple[int, int]]:
+    """(free, stranded) GPUs of the first region every minute of the hour before the change, then after it."""
+    return {m: before if m < 0 else after for m in range(-60, 20)}
+
+
+def test_a_spread_policy_in_a_region_with_a_big_free_buffer_is_caught_by_its_rise():
+    # an unseen scenario's eu-west: 600 GPUs, 190 free, 4 of them stranded the hour before (0.021 of free); the
+    # spread policy strands 50 (8.3 % of healthy, 0.26 of free) while whole free nodes remain, so "most of the free
+    # GPUs" came only at minute 31. 0.26 is over a quarter and over 5 x 0.021: caught after the 8 minutes
+    con = _warehouse({"r1": (0, 0), "r2": (6, 6)}, gpus=600, bursts=_before_and_after((190, 4), (190, 50)))
+    hits = placement_cohort_hits(con, _change("r1"), _config(), WINDOW)
+    assert hits["minute_at"].min() == CHANGED_AT + timedelta(minutes=7)
+    assert hits["value"][0] == 50 / 600
+
+
+def test_more_free_gpus_is_not_a_placement_regression():
+    # demand drops: free GPUs go from 60 to 200 and the part-full nodes' free GPUs from 10 to 60 (1.7 % to 10 % of
+    # healthy, 6x); a third of free GPUs stranded, but a sixth was before: under 5x, and under 0.6
+    con = _warehouse({"r1": (0, 0), "r2": (6, 6)}, gpus=600, bursts=_before_and_after((60, 10), (200, 60)))
+    assert placement_cohort_hits(con, _change("r1"), _config(), WINDOW).is_empty()
