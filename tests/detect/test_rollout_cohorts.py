@@ -81,9 +81,11 @@ def test_a_rise_under_the_ratio_or_the_margin_does_not_fire():
     assert _hits(_warehouse({"r1": (0.02, 0.045), "r2": (0.02, 0.02)}), _change()).is_empty()  # 2.25x, +2.5 points
 
 
-def test_a_lone_region_with_no_hour_before_has_nothing_to_be_held_against():
+def test_a_region_with_no_hour_before_has_nothing_to_be_held_against():
     con = _warehouse({"r1": (0.10, 0.30)}, first_minute=0)
     assert _hits(con, _change()).is_empty()
+    # the other region alone cannot tell the change from a region whose jobs always wait more on data
+    assert _hits(_warehouse({"r1": (0.10, 0.30), "r2": (0.10, 0.10)}, first_minute=0), _change()).is_empty()
     with_history = _warehouse({"r1": (0.10, 0.30)})  # a fleet of one region: its own hour before carries it
     assert _hits(with_history, _change())["minute_at"].min() == CHANGED_AT + timedelta(minutes=4)
 
