@@ -99,25 +99,32 @@ def node_series(con: duckdb.DuckDBPyConnection, column: str, window: tuple[datet
     )
 
 
-def region_series(con: duckdb.DuckDBPyConnection, name: str, window: tuple[datetime, datetime]) -> pl.DataFrame:
-    if name == "idle_with_demand":
-        sql = (
-            "select region, minute_at, idle_with_demand_gpus / nullif(healthy_gpus, 0) as value "
-            "from marts.fct_scheduler__region_minutes where minute_at >= $1 and minute_at < $2"
-        )
-        return fetch(con, sql, list(window))
-    return goodput_series(con, "region", window)
-
-
-def goodput_series(con: duckdb.DuckDBPyConnection, key: str, window: tuple[datetime, datetime]) -> pl.DataFrame:
-    """The north star's loss per `key` (region or SKU, a column checked by the caller) per 5 minutes, with each
-    family's lost GPU-minutes."""
-    losses = ", ".join(f"sum({' + '.join(cols)}) as {family}" for family, cols in LOSS_FAMILIES.items())
+def idle_with_demand_series(con: duckdb.DuckDBPyConnection, window: tuple[datetime, datetime]) -> pl.DataFrame:
     sql = (
-        f"select {key}, bucket_at as minute_at, 1 - sum(productive_gpu_min) / sum(paid_gpu_min) as value, {losses} "
-        f"from marts.fct_goodput__5min where bucket_at >= $1 and bucket_at < $2 group by {key}, bucket_at"
+        "select region, minute_at, idle_with_demand_gpus / nullif(healthy_gpus, 0) as value "
+        "from marts.fct_scheduler__region_minutes where minute_at >= $1 and minute_at < $2"
     )
     return fetch(con, sql, list(window))
+
+
+GOODPUT_SCOPES = {"goodput_drop": "region", "goodput_drop_sku": "sku"}  # detector: the key of its series
+
+
+def goodput_series(con: duckdb.DuckDBPyConnection, window: tuple[datetime, datetime]) -> dict[str, pl.DataFrame]:
+    """The north star's loss per 5 minutes, with each family's lost GPU-minutes, per region and per SKU across the
+    fleet (keyed by the column): one scan of the mart for both, grouped by grouping sets."""
+    losses = ", ".join(f"sum({' + '.join(cols)}) as {family}" for family, cols in LOSS_FAMILIES.items())
+    sql = (
+        "select grouping(sku) = 1 as by_region, region, sku, bucket_at as minute_at, "
+        f"1 - sum(productive_gpu_min) / sum(paid_gpu_min) as value, {losses} "
+        "from marts.fct_goodput__5min where bucket_at >= $1 and bucket_at < $2 "
+        "group by grouping sets ((region, bucket_at), (sku, bucket_at))"
+    )
+    both = fetch(con, sql, list(window))
+    return {
+        "region": both.filter(pl.col("by_region")).drop("by_region", "sku"),
+        "sku": both.filter(~pl.col("by_region")).drop("by_region", "region"),
+    }
 
 
 def class_queue_series(con: duckdb.DuckDBPyConnection, window: tuple[datetime, datetime]) -> pl.DataFrame:
@@ -141,7 +148,7 @@ def detector_episodes(
         found = episodes(hits, NODE_KEYS, det.persistence_min, window[1], delay_min=delay_min)
         frames.append(found.with_columns(pl.lit(name).alias("rule")))
     det = config.detectors["idle_with_demand"]
-    series = region_series(con, "idle_with_demand", profile_window(window, det, config))
+    series = idle_with_demand_series(con, profile_window(window, det, config))
     hits = against_baseline(series, REGION_KEYS, det, config)
     found = episodes(hits, REGION_KEYS, det.persistence_min, window[1], delay_min=delay_min)
     frames.append(found.with_columns(pl.lit("idle_with_demand").alias("rule")))
@@ -150,7 +157,7 @@ def detector_episodes(
     found = episodes(hits, CLASS_KEYS, det.persistence_min, window[1], delay_min=delay_min)
     cohort = pl.concat_str(pl.lit("workload_class="), pl.col("workload_class").fill_null("unknown"))
     frames.append(found.with_columns(pl.lit("queue_wait").alias("rule"), cohort.alias("cohort")).drop("workload_class"))
-    frames.extend(goodput_drop(con, config, window, delay_min, name) for name in GOODPUT_SCOPES)
+    frames.extend(goodput_drops(con, config, window, delay_min))
     frames.append(outage_episodes(con, config, window, delay_min))
     frames.append(gap_episodes(con, config, window, delay_min))
     return pl.concat(frames, how="diagonal_relaxed")
@@ -167,14 +174,20 @@ def profile_window(window: tuple[datetime, datetime], det: Detector, config: Det
     return window[0] - back, window[1]
 
 
-GOODPUT_SCOPES = {"goodput_drop": "region", "goodput_drop_sku": "sku"}  # detector: the key of its series
+def goodput_drops(con, config: DetectionConfig, window, delay_min: int) -> list[pl.DataFrame]:
+    """`goodput_drop` for every scope in GOODPUT_SCOPES, from one read of the series."""
+    spans = {name: profile_window(window, config.detectors[name], config) for name in GOODPUT_SCOPES}
+    series = goodput_series(con, (min(s[0] for s in spans.values()), window[1]))
+    return [
+        goodput_drop(series[key].filter(pl.col("minute_at") >= spans[name][0]), config, window, delay_min, name)
+        for name, key in GOODPUT_SCOPES.items()
+    ]
 
 
-def goodput_drop(con, config: DetectionConfig, window, delay_min: int, name: str = "goodput_drop") -> pl.DataFrame:
+def goodput_drop(series: pl.DataFrame, config: DetectionConfig, window, delay_min: int, name: str) -> pl.DataFrame:
     """The north star's loss per region (or per SKU across the fleet) per 5 minutes against its baseline; the family
     is the loss that grew most against the same baseline window."""
     det, key = config.detectors[name], GOODPUT_SCOPES[name]
-    series = goodput_series(con, key, profile_window(window, det, config))
     hits = against_baseline(series.select(key, "minute_at", "value"), [key], det, config)
     found = episodes(hits, [key], det.persistence_min, window[1], max_gap_min=5, delay_min=delay_min, span_min=5)
     if found.is_empty():

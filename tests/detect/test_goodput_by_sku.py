@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 import duckdb
 
 from pipelines.detect.config import detection_config
-from pipelines.detect.signals import LOSS_FAMILIES, goodput_drop
+from pipelines.detect.signals import LOSS_FAMILIES, goodput_drops
 
 DAY2 = datetime(2026, 3, 3)
 LOSSES = [c for cols in LOSS_FAMILIES.values() for c in cols]
@@ -46,7 +46,7 @@ def _warehouse() -> duckdb.DuckDBPyConnection:
 def test_a_loss_on_one_sku_is_ticketed_for_that_sku_not_hidden_in_its_region():
     con = _warehouse()
     window = (DAY2 - timedelta(days=1), DAY2 + timedelta(days=1))
-    found = goodput_drop(con, detection_config(), window, 0, "goodput_drop_sku")
+    region, found = goodput_drops(con, detection_config(), window, 0)
     assert found.select("sku", "cohort", "family").rows() == [("H100", "sku=H100", "hardware")]
     row = found.row(0, named=True)
     # 60 % lost against a 25 % baseline (2.4x >= 2x, above every minute of the day before); 15 minutes held means
@@ -57,4 +57,4 @@ def test_a_loss_on_one_sku_is_ticketed_for_that_sku_not_hidden_in_its_region():
     assert row["detected_at"] == DAY2.replace(hour=14, minute=20)
     assert row["resolved_at"] == DAY2.replace(hour=14, minute=30)  # the 14:25 bucket was the last
     # the region: (0.25 x 900 + 0.6 x 100) / 1,000 = 28.5 %, 1.14x its baseline, under the region detector's 1.5x
-    assert goodput_drop(con, detection_config(), window, 0).is_empty()
+    assert region.is_empty()
