@@ -25,12 +25,17 @@ class Warehouse(ConfigurableResource):
     # an incremental run recomputes only [window_start, window_end) of incremental models (ISO times; empty: all)
     window_start: str = ""
     window_end: str = ""
+    lost_from: str = ""  # and, before the window, the work lost by jobs that failed in it (ISO time; empty: none)
 
     @property
     def window(self) -> tuple[datetime, datetime] | None:
         if not self.window_start or not self.window_end:
             return None
         return datetime.fromisoformat(self.window_start), datetime.fromisoformat(self.window_end)
+
+    @property
+    def lost_since(self) -> datetime | None:
+        return datetime.fromisoformat(self.lost_from) if self.lost_from else None
 
     def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         return connect(self.db_path, read_only=read_only)

@@ -2,6 +2,7 @@
 a full rebuild of the same landing would make."""
 
 import shutil
+from datetime import timedelta
 
 import duckdb
 import pytest
@@ -11,7 +12,9 @@ from pipelines.orchestration.build import build
 from pipelines.orchestration.tick import tick
 
 COMPARED = {
+    "intermediate.int_gpu_minutes__work": "minute_at",
     "marts.fct_goodput__gpu_minutes": "minute_at",
+    "marts.fct_goodput__5min": "bucket_at",
     "marts.fct_scheduler__region_minutes": "minute_at",
     "marts.fct_health__node_minutes": "minute_at",
     "intermediate.int_regions__pending_demand": "minute_at",
@@ -48,3 +51,17 @@ def test_a_tick_leaves_the_same_marts_as_a_full_rebuild(ticked, table):
     root, _ = ticked
     time_column = COMPARED[table]
     assert _summary(root / "ticked.duckdb", table, time_column) == _summary(root / "full.duckdb", table, time_column)
+
+
+def test_the_tick_restated_work_lost_before_its_window(ticked):
+    """The equalities above hold for lost work only if the tick restated some: attempts that failed in its five
+    minutes, whose minutes before the window (back to their checkpoint) are now lost, and only theirs."""
+    root, result = ticked
+    with duckdb.connect(str(root / "ticked.duckdb"), read_only=True) as con:
+        lost_jobs = con.execute(
+            "select count(distinct job_id) from marts.fct_goodput__gpu_minutes "
+            "where loss_after_checkpoint_gpu_min > 0 and minute_at < ? "
+            "and job_id in (select job_id from raw.scheduler_events where event_type = 'ended' and event_at >= ?)",
+            [result["data_end"] - timedelta(minutes=5), result["data_end"] - timedelta(minutes=5)],
+        ).fetchone()[0]
+    assert lost_jobs > 0

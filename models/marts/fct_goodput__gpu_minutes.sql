@@ -29,15 +29,13 @@ demand as (
 
 data_span as (
     -- paid time is counted where the telemetry tells about it: from its first minute to its last
-    select min(minute_at) as started_at, max(minute_at) + interval 1 minute as ended_at,
-    from staging.stg_gpu_telemetry__minutes
+    select * from intermediate.int_gpu_telemetry__span
 ),
 
 snapshots as (
     -- a snapshot holds until the next one (of any GPU): a GPU it lists is paid for until a later snapshot leaves it
     -- out, so a day without a snapshot, or data that runs past midnight of the last one, is still paid
-    select snapshot_date, lead(snapshot_date) over (order by snapshot_date) as next_date,
-    from (select distinct snapshot_date from inventory)
+    select * from intermediate.int_inventory__snapshot_spans
 ),
 
 spine as (

@@ -22,7 +22,7 @@ def model_asset(model: Model) -> AssetsDefinition:
     )
     def _model(warehouse: Warehouse) -> MaterializeResult:
         with warehouse.connect() as con:
-            rows = run_model(con, model, warehouse.window)
+            rows = run_model(con, model, warehouse.window, lost_from=warehouse.lost_since)
         return MaterializeResult(metadata={"rows": rows})
 
     return _model

@@ -48,6 +48,7 @@ class Model:
     config: dict = field(default_factory=dict, hash=False, compare=False)
     params: frozenset[str] = frozenset()  # the `$` parameters its SQL takes
     sources: frozenset[str] = frozenset()  # the raw tables it depends on, directly or through other models
+    reads_lost_work: bool = False  # it reads, directly or not, a model that restates lost work (see `lost_work`)
 
     @property
     def table(self) -> str:
@@ -56,6 +57,12 @@ class Model:
     @property
     def incremental(self) -> dict | None:
         return self.config.get("incremental")
+
+    @property
+    def lost_work(self) -> dict | None:
+        """For a fact whose rows say whether work was kept: a tick restates only the rows of jobs that failed since,
+        back to their last checkpoint, with its inputs cut to the values those rows hold in the `narrow` columns."""
+        return (self.incremental or {}).get("lost_work")
 
     @property
     def materialized(self) -> str:
@@ -160,9 +167,18 @@ def load_project(root: Path = MODELS_DIR) -> dict[str, Model]:
         model = models[name]
         sources = {d for d in model.deps if d in raw_tables}
         sources |= {s for d in model.deps if d in models for s in models[d].sources}
-        models[name] = dataclasses.replace(model, sources=frozenset(sources))
+        reads_lost_work = any(models[d].lost_work or models[d].reads_lost_work for d in model.deps if d in models)
+        models[name] = dataclasses.replace(model, sources=frozenset(sources), reads_lost_work=reads_lost_work)
         if model.incremental and "unique_key" in model.incremental and "time_column" in model.incremental:
             raise ModelError(f"{model.path}: an incremental model has a time_column or a unique_key, not both")
+        if model.lost_work and (
+            "time_column" not in model.incremental
+            or "align" in model.incremental
+            or "job_id" not in model.lost_work.get("narrow", [])
+        ):
+            raise ModelError(
+                f"{model.path}: lost work is restated job by job: a time_column, no align, job_id narrowed"
+            )
     return models
 
 

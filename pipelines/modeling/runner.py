@@ -6,13 +6,15 @@ them to the widest range, a tick or a backfill to the range it recomputes (delet
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 import duckdb
 import sqlglot
 from sqlglot import exp
 
-from pipelines.catalog import table_columns, table_exists
+from pipelines.catalog import schema_columns, table_columns, table_exists
 from pipelines.contracts import SOURCES
 from pipelines.modeling.project import Model
 
@@ -34,10 +36,16 @@ def run_model(
     model: Model,
     window: tuple[datetime, datetime] | None = None,
     count_views: bool = True,
+    lost_from: datetime | None = None,
 ) -> int | None:
-    """Materialise the model; with a window, an incremental model recomputes only that range. Returns rows written
-    (for a view, the rows it shows: counting runs its query, which a tick skips)."""
+    """Materialise the model; with a window, an incremental model recomputes only that range. With `lost_from`
+    (before the window: see `restatement_window`), the work of the jobs that failed in the window is restated back
+    to it: only their rows in a model that holds lost work, every row in the models that read one. Returns rows
+    written (for a view, the rows it shows: counting runs its query, which a tick skips)."""
     con.execute(f"create schema if not exists {model.layer}")
+    lost = (lost_from, window[0]) if window is not None and lost_from is not None and lost_from < window[0] else None
+    if lost and model.reads_lost_work and not model.lost_work:
+        window = (lost_from, window[1])
     if window is not None and model.incremental:
         window = aligned(window, model.incremental.get("align"))
     params = dict(zip(("window_start", "window_end"), window or FULL_WINDOW, strict=True))
@@ -60,6 +68,9 @@ def run_model(
         return _run_by_key(con, model, target, kind, window)
     if window is not None and model.incremental and kind is not None:
         written = _replace_window(con, model, target, window, params)
+        if written is not None and lost and model.lost_work:
+            restated = _restate_lost_work(con, model, target, lost)
+            written = None if restated is None else written + restated
         if written is not None:
             return written
     windows = [FULL_WINDOW]
@@ -219,7 +230,7 @@ def _replace_keys(con, model: Model, target: str, key: str, keys: exp.Query) -> 
     con.execute("begin transaction")
     try:
         con.execute(f"delete from {target} where {column} in (select {column} from _changed_keys)")
-        written = con.execute(f"insert into {target} {_narrowed(con, model, key)}").fetchall()[0][0]
+        written = con.execute(f"insert into {target} {_narrowed(con, model, [key], '_changed_keys')}").fetchall()[0][0]
     except (duckdb.BinderException, duckdb.ConversionException):
         con.execute("rollback")
         return None
@@ -228,21 +239,65 @@ def _replace_keys(con, model: Model, target: str, key: str, keys: exp.Query) -> 
     return written
 
 
-def _narrowed(con, model: Model, key: str) -> str:
-    """The model's SQL with every relation that has the key column cut to the changed keys. A keyed model computes
-    a key's rows from that key's rows (and from relations without the key), so this gives the same rows; DuckDB does
-    not push a key filter on the result down through the model's CTEs and joins (a tick's hundred jobs took 0.3 s
-    over every job's events, 0.03 s narrowed)."""
-    changed = exp.select(exp.column(key)).from_("_changed_keys")
+def _narrowed(con, model: Model, columns: list[str], values: str) -> str:
+    """The model's SQL with every relation that has one of the columns cut to the values the temp table `values`
+    holds in them. A keyed model computes a key's rows from that key's rows (and from relations without the key),
+    so this gives the same rows; DuckDB does not push a key filter on the result down through the model's CTEs and
+    joins (a tick's hundred jobs took 0.3 s over every job's events, 0.03 s narrowed)."""
+    tree = _parsed(model.sql)
+    found = {(t.db, t.name) for t in tree.find_all(exp.Table) if t.db}
+    catalog = {schema: schema_columns(con, schema) for schema, _ in found}  # a look per schema, not per relation
 
     def narrow(node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.Table) and node.db and key in table_columns(con, node.db, node.name):
-            relation = exp.table_(node.name, db=node.db)
-            only = exp.select("*").from_(relation).where(exp.column(key).isin(query=changed.copy()))
-            return only.subquery(node.alias_or_name)
-        return node
+        if not (isinstance(node, exp.Table) and node.db):
+            return node
+        present = [c for c in columns if c in catalog.get(node.db, {}).get(node.name, set())]
+        if not present:
+            return node
+        only = exp.select("*").from_(exp.table_(node.name, db=node.db))
+        for column in present:
+            only = only.where(exp.column(column).isin(query=exp.select(exp.column(column)).from_(values)))
+        return only.subquery(node.alias_or_name)
 
-    return sqlglot.parse_one(model.sql, read="duckdb").transform(narrow).sql("duckdb")
+    return tree.transform(narrow).sql("duckdb")
+
+
+@cache
+def _parsed(sql: str) -> exp.Expression:
+    """A model's parsed SQL (each tick narrows the same few models; `transform` copies it)."""
+    return sqlglot.parse_one(sql, read="duckdb")
+
+
+def _restate_lost_work(con, model: Model, target: str, span: tuple[datetime, datetime]) -> int | None:
+    """Replace, in the span before a tick's window, the rows of the jobs whose attempts failed in the window (their
+    work since the last checkpoint is lost): a failure changes only its own job's rows there, and recomputing six
+    hours of the whole fleet for a handful of jobs took most of a tick. The inputs are cut to the values the
+    replaced rows hold in the `narrow` columns, and only the failed jobs' rows are kept of what that computes (what
+    it says of other rows, from cut inputs, is wrong and dropped). None when the table lacks the model's columns."""
+    time_column = exp.to_identifier(model.incremental["time_column"], quoted=True).sql("duckdb")
+    narrow = model.lost_work["narrow"]
+    listed = ", ".join(exp.to_identifier(c, quoted=True).sql("duckdb") for c in narrow)
+    bounds = {"span_start": span[0], "window_start": span[1]}
+    in_span = f"{time_column} >= $span_start and {time_column} < $window_start"
+    failed_jobs = f"job_id in (select job_id from ({LOST_ATTEMPTS_SQL}))"
+    con.execute(f"create or replace temp table _lost_rows as select distinct {listed} from {target} "
+                f"where {in_span} and {failed_jobs}", bounds)  # fmt: skip
+    if not con.execute("select count(*) from _lost_rows").fetchall()[0][0]:
+        return 0
+    con.execute("begin transaction")
+    try:
+        con.execute(f"delete from {target} where {in_span} and job_id in (select job_id from _lost_rows)", bounds)
+        written = con.execute(
+            f"insert into {target} select * from ({_narrowed(con, model, narrow, '_lost_rows')}) "
+            "where job_id in (select job_id from _lost_rows)",
+            {k: v for k, v in {"window_start": span[0], "window_end": span[1]}.items() if k in model.params},
+        ).fetchall()[0][0]
+    except (duckdb.BinderException, duckdb.ConversionException):
+        con.execute("rollback")
+        return None
+    con.execute("commit")
+    con.execute("drop table _lost_rows")
+    return written
 
 
 def _replace_window(con, model: Model, target: str, window, params: dict) -> int | None:
@@ -263,7 +318,7 @@ def _replace_window(con, model: Model, target: str, window, params: dict) -> int
     return written
 
 
-RESTATE_SQL = """
+LOST_ATTEMPTS_SQL = """
 with failed as (
     -- attempts that ended without completing from the window on: their work since the last checkpoint is lost
     select job_id, attempt, from raw.scheduler_events
@@ -272,14 +327,15 @@ with failed as (
 starts as (
     select job_id, attempt, min(event_at) as started_at from raw.scheduler_events
     where event_type = 'started' and event_at < $window_start group by all
-),
-restated as (
-    -- only jobs that report steps can lose work after a checkpoint
-    select s.job_id, s.attempt, s.started_at from starts as s
-    join failed as f on f.job_id = s.job_id and f.attempt = s.attempt
-    join raw.job_metadata as j on j.job_id = s.job_id
-    where coalesce(j.reports_steps, true)
-),
+)
+-- only jobs that report steps can lose work after a checkpoint
+select s.job_id, s.attempt, s.started_at from starts as s
+join failed as f on f.job_id = s.job_id and f.attempt = s.attempt
+join raw.job_metadata as j on j.job_id = s.job_id
+where coalesce(j.reports_steps, true)
+"""
+RESTATE_SQL = f"""
+with restated as ({LOST_ATTEMPTS_SQL}),
 checkpoints as (
     select job_id, attempt, max(ts) as checkpoint_at from raw.job_runtime_metrics
     where checkpoint_s > 0 and ts < $window_start group by all
@@ -291,25 +347,44 @@ left join checkpoints as c on c.job_id = a.job_id and c.attempt = a.attempt
 MAX_RESTATEMENT = timedelta(hours=6)  # work lost further back than this is not restated by a tick
 LATE_SNAPSHOT_SQL = "select min(snapshot_date)::timestamp from raw.inventory where _loaded_at >= $loaded_since"
 MAX_SNAPSHOT_RESTATEMENT = timedelta(days=2)  # a snapshot later than this does not restate the GPU-minutes it names
+# the last scheduler event's minute before this load: a job still queued then was counted waiting up to there only
+SCHEDULER_END_SQL = (
+    "select date_trunc('minute', max(event_at)) from raw.scheduler_events where _loaded_at < $loaded_since"
+)
+
+
+@dataclass(frozen=True)
+class Restatement:
+    """What a tick recomputes: every incremental model over `window`, and before it, back to `lost_from`, the work
+    the jobs that failed in the window lost (see `run_model`)."""
+
+    window: tuple[datetime, datetime]
+    lost_from: datetime | None = None
 
 
 def restatement_window(
     con: duckdb.DuckDBPyConnection, window: tuple[datetime, datetime], loaded_since: datetime | None = None
-) -> tuple[datetime, datetime]:
-    """Widen a tick back to the last checkpoint of every attempt that was open at its start and has failed since:
+) -> Restatement:
+    """Restate a tick back to the last checkpoint of every attempt that was open at its start and has failed since:
     its work since that checkpoint is lost, and those earlier minutes must be restated. (An attempt still running
     is restated by the tick that sees it fail; widening for every open attempt recomputed six hours each tick.)
-    With `loaded_since`, also back to the day of an inventory snapshot loaded since then: a snapshot that lands after
-    the minutes of its day were computed changes which GPUs were paid for in them."""
-    start = window[0]
-    (earliest,) = con.execute(RESTATE_SQL, {"window_start": window[0]}).fetchall()[0]
-    if earliest is not None:
-        start = max(min(start, date_floor_minute(earliest)), window[0] - MAX_RESTATEMENT)
+    With `loaded_since`, widen the whole window back to the day of an inventory snapshot loaded since then: a
+    snapshot that lands after the minutes of its day were computed changes which GPUs were paid for in them. And
+    back to where the scheduler's events ended before this load, if they ended before the window (a feed that
+    lags the telemetry): the queue from there on was not known."""
+    start, lost_from = window[0], None
     if loaded_since is not None and table_exists(con, "raw", "inventory"):
         (snapshot,) = con.execute(LATE_SNAPSHOT_SQL, {"loaded_since": loaded_since}).fetchall()[0]
         if snapshot is not None:
             start = min(start, max(snapshot, window[0] - MAX_SNAPSHOT_RESTATEMENT))
-    return start, window[1]
+    if loaded_since is not None:
+        (events_end,) = con.execute(SCHEDULER_END_SQL, {"loaded_since": loaded_since}).fetchall()[0]
+        if events_end is not None:
+            start = min(start, max(events_end, window[0] - MAX_RESTATEMENT))
+    (earliest,) = con.execute(RESTATE_SQL, {"window_start": window[0]}).fetchall()[0]
+    if earliest is not None:
+        lost_from = max(date_floor_minute(earliest), window[0] - MAX_RESTATEMENT)
+    return Restatement((start, window[1]), lost_from if lost_from is not None and lost_from < start else None)
 
 
 def date_floor_minute(moment: datetime) -> datetime:

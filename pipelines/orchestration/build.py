@@ -83,12 +83,13 @@ def build(
         load_adapter_quarantine(con, landing)
     if window is not None:
         with warehouse.connect() as con:
-            window = restatement_window(con, window, loaded_since)
+            restated = restatement_window(con, window, loaded_since)
         warehouse = Warehouse(
             db_path=str(db),
             landing_dir=str(landing),
-            window_start=window[0].isoformat(),
-            window_end=window[1].isoformat(),
+            window_start=restated.window[0].isoformat(),
+            window_end=restated.window[1].isoformat(),
+            lost_from=restated.lost_from.isoformat() if restated.lost_from else "",
         )
     if models:
         # one in-process run for every model: Dagster orders them by their parsed dependencies
@@ -130,11 +131,11 @@ def update(con: duckdb.DuckDBPyConnection, landing: str | Path, window: tuple[da
             )
         )
     load_adapter_quarantine(con, landing)
-    window = restatement_window(con, window, loaded_since)
+    restated = restatement_window(con, window, loaded_since)
     project = load_project()
     for name in model_order(project):
-        run_model(con, project[name], window, count_views=False)
-    detect(con, until=window[1], since=window[0])
+        run_model(con, project[name], restated.window, count_views=False, lost_from=restated.lost_from)
+    detect(con, until=restated.window[1], since=min(restated.window[0], restated.lost_from or restated.window[0]))
     return loads
 
 
