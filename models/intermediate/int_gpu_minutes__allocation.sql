@@ -4,7 +4,7 @@ with attempts as (
 ),
 
 data_end as (
-    select max(event_at) as ended_at from staging.stg_scheduler__events
+    select * from intermediate.int_data__end
 ),
 
 spans as (

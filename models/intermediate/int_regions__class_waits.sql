@@ -9,7 +9,7 @@ jobs as (
 ),
 
 data_end as (
-    select max(event_at) as ended_at from events
+    select * from intermediate.int_data__end
 ),
 
 waits as (

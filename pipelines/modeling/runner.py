@@ -347,10 +347,6 @@ left join checkpoints as c on c.job_id = a.job_id and c.attempt = a.attempt
 MAX_RESTATEMENT = timedelta(hours=6)  # work lost further back than this is not restated by a tick
 LATE_SNAPSHOT_SQL = "select min(snapshot_date)::timestamp from raw.inventory where _loaded_at >= $loaded_since"
 MAX_SNAPSHOT_RESTATEMENT = timedelta(days=2)  # a snapshot later than this does not restate the GPU-minutes it names
-# the last scheduler event's minute before this load: a job still queued then was counted waiting up to there only
-SCHEDULER_END_SQL = (
-    "select date_trunc('minute', max(event_at)) from raw.scheduler_events where _loaded_at < $loaded_since"
-)
 
 
 @dataclass(frozen=True)
@@ -369,18 +365,12 @@ def restatement_window(
     its work since that checkpoint is lost, and those earlier minutes must be restated. (An attempt still running
     is restated by the tick that sees it fail; widening for every open attempt recomputed six hours each tick.)
     With `loaded_since`, widen the whole window back to the day of an inventory snapshot loaded since then: a
-    snapshot that lands after the minutes of its day were computed changes which GPUs were paid for in them. And
-    back to where the scheduler's events ended before this load, if they ended before the window (a feed that
-    lags the telemetry): the queue from there on was not known."""
+    snapshot that lands after the minutes of its day were computed changes which GPUs were paid for in them."""
     start, lost_from = window[0], None
     if loaded_since is not None and table_exists(con, "raw", "inventory"):
         (snapshot,) = con.execute(LATE_SNAPSHOT_SQL, {"loaded_since": loaded_since}).fetchall()[0]
         if snapshot is not None:
             start = min(start, max(snapshot, window[0] - MAX_SNAPSHOT_RESTATEMENT))
-    if loaded_since is not None:
-        (events_end,) = con.execute(SCHEDULER_END_SQL, {"loaded_since": loaded_since}).fetchall()[0]
-        if events_end is not None:
-            start = min(start, max(events_end, window[0] - MAX_RESTATEMENT))
     (earliest,) = con.execute(RESTATE_SQL, {"window_start": window[0]}).fetchall()[0]
     if earliest is not None:
         lost_from = max(date_floor_minute(earliest), window[0] - MAX_RESTATEMENT)

@@ -125,31 +125,6 @@ def test_a_tick_restates_back_to_the_last_checkpoint_of_the_attempts_that_failed
     assert tick("10:51", ["A", "D"]) == t("10:51")  # A and D failed before this tick: restated already
 
 
-def test_a_tick_restates_from_where_the_scheduler_events_ended_when_they_lag_the_telemetry():
-    """Worked by hand: the telemetry ends at 11:00, the scheduler's events loaded before this tick at 10:42:30, so a
-    job still queued was counted waiting up to 10:42 only; the tick recomputes from 10:42 (every model), and from
-    05:00 at most. Events loaded by this tick itself do not count."""
-    con = duckdb.connect()
-    con.execute("create schema raw")
-    con.execute(
-        "create table raw.scheduler_events (job_id varchar, attempt int, event_type varchar, event_at timestamp,"
-        " state varchar, _loaded_at timestamp)"
-    )
-    con.execute("create table raw.job_metadata (job_id varchar, reports_steps boolean)")
-    con.execute("create table raw.job_runtime_metrics (job_id varchar, attempt int, ts timestamp, checkpoint_s double)")
-    t = lambda hhmm: datetime(2026, 3, 2, int(hhmm[:2]), int(hhmm[3:]))  # noqa: E731
-    loaded = datetime(2026, 3, 2, 12)
-    con.execute("insert into raw.scheduler_events values ('A', 1, 'submitted', ?, null, ?)",
-                [t("10:42") + timedelta(seconds=30), loaded - timedelta(hours=1)])  # fmt: skip
-    con.execute("insert into raw.scheduler_events values ('B', 1, 'submitted', ?, null, ?)", [t("10:58"), loaded])
-    tick = (t("11:00"), FULL_WINDOW[1])
-    assert restatement_window(con, tick, loaded).window == (t("10:42"), FULL_WINDOW[1])
-    assert restatement_window(con, tick).window == tick  # no load time: nothing to compare with
-    con.execute("update raw.scheduler_events set event_at = ? where job_id = 'A'", [t("03:00")])
-    assert restatement_window(con, tick, loaded).window[0] == t("05:00")  # capped at six hours
-    assert restatement_window(con, tick, loaded).lost_from is None  # nothing failed
-
-
 def test_a_model_incremental_by_key_recomputes_the_keys_whose_rows_arrived_and_rebuilds_on_other_changes(tmp_path):
     """Late rows of job A and a new job C recompute A and C only; a new row in a source without the key, or a
     landing file replaced in place, rebuilds the whole table; every step equals a full rebuild."""
