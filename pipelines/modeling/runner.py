@@ -227,15 +227,26 @@ def _replace_keys(con, model: Model, target: str, key: str, keys: exp.Query) -> 
     """Delete the changed keys' rows and insert them again; None when the table no longer has the model's columns."""
     column = exp.to_identifier(key, quoted=True).sql("duckdb")
     con.execute(f"create or replace temp table _changed_keys as {keys.sql('duckdb')}")
+    written = _delete_and_insert(
+        con,
+        (f"delete from {target} where {column} in (select {column} from _changed_keys)", None),
+        (f"insert into {target} {_narrowed(con, model, [key], '_changed_keys')}", None),
+    )
+    con.execute("drop table _changed_keys")
+    return written
+
+
+def _delete_and_insert(con, delete: tuple[str, dict | None], insert: tuple[str, dict | None]) -> int | None:
+    """Replace rows in one transaction; the rows inserted, or None (rolled back) when the table no longer has the
+    model's columns (the SQL gained or lost one since the table was built), which calls for a full rebuild."""
     con.execute("begin transaction")
     try:
-        con.execute(f"delete from {target} where {column} in (select {column} from _changed_keys)")
-        written = con.execute(f"insert into {target} {_narrowed(con, model, [key], '_changed_keys')}").fetchall()[0][0]
+        con.execute(*delete)
+        written = con.execute(*insert).fetchall()[0][0]
     except (duckdb.BinderException, duckdb.ConversionException):
         con.execute("rollback")
         return None
     con.execute("commit")
-    con.execute("drop table _changed_keys")
     return written
 
 
@@ -284,18 +295,15 @@ def _restate_lost_work(con, model: Model, target: str, span: tuple[datetime, dat
                 f"where {in_span} and {failed_jobs}", bounds)  # fmt: skip
     if not con.execute("select count(*) from _lost_rows").fetchall()[0][0]:
         return 0
-    con.execute("begin transaction")
-    try:
-        con.execute(f"delete from {target} where {in_span} and job_id in (select job_id from _lost_rows)", bounds)
-        written = con.execute(
+    written = _delete_and_insert(
+        con,
+        (f"delete from {target} where {in_span} and job_id in (select job_id from _lost_rows)", bounds),
+        (
             f"insert into {target} select * from ({_narrowed(con, model, narrow, '_lost_rows')}) "
             "where job_id in (select job_id from _lost_rows)",
             {k: v for k, v in {"window_start": span[0], "window_end": span[1]}.items() if k in model.params},
-        ).fetchall()[0][0]
-    except (duckdb.BinderException, duckdb.ConversionException):
-        con.execute("rollback")
-        return None
-    con.execute("commit")
+        ),
+    )
     con.execute("drop table _lost_rows")
     return written
 
@@ -304,18 +312,14 @@ def _replace_window(con, model: Model, target: str, window, params: dict) -> int
     """Delete the window's rows and insert them again; None when the table no longer has the model's columns (the
     SQL gained or lost one since the table was built), which calls for a full rebuild."""
     time_column = exp.to_identifier(model.incremental["time_column"], quoted=True).sql("duckdb")
-    con.execute("begin transaction")
-    try:
-        con.execute(
+    return _delete_and_insert(
+        con,
+        (
             f"delete from {target} where {time_column} >= $window_start and {time_column} < $window_end",
             {"window_start": window[0], "window_end": window[1]},
-        )
-        written = con.execute(f"insert into {target} {model.sql}", params or None).fetchall()[0][0]
-    except (duckdb.BinderException, duckdb.ConversionException):
-        con.execute("rollback")
-        return None
-    con.execute("commit")
-    return written
+        ),
+        (f"insert into {target} {model.sql}", params or None),
+    )
 
 
 LOST_ATTEMPTS_SQL = """
