@@ -135,7 +135,7 @@ def update(con: duckdb.DuckDBPyConnection, landing: str | Path, window: tuple[da
     project = load_project()
     for name in model_order(project):
         run_model(con, project[name], restated.window, count_views=False, lost_from=restated.lost_from)
-    detect(con, until=restated.window[1], since=min(restated.window[0], restated.lost_from or restated.window[0]))
+    detect(con, until=restated.window[1], since=restated.lost_from or restated.window[0])  # lost_from is earlier
     return loads
 
 
