@@ -332,6 +332,95 @@ def _censored_waits(con, region: str | None, span: tuple[datetime, datetime, dat
     ).filter((pl.col("n") >= least) & (rest_n >= least) & (rest_mean >= settings["queue_jump_min_wait_s"]))
 
 
+def priority_inversion_hits(con, found: pl.DataFrame, config: DetectionConfig, window) -> pl.DataFrame:
+    """After a scheduler policy change, a cohort (region, workload class, team) whose jobs the scheduler now
+    reports at a priority above that of a class which outranked its class in the day before the change: the
+    reordering itself, seen on the first jobs queued after the change. `queue_jump` sees its effect, but only
+    once a queue forms, which may be hours later (the library's batch boost landed at 01:00 and bit at 07:00).
+    The cohort is read as the median priority of its last `inversion_window_min` of queue events (submitted,
+    pending, requeued, started) over at least `inversion_min_events` of them, and its first `inversion_min_events`
+    events after the change must already show the inversion: a reweighting takes effect at once, so an inversion
+    that began hours later belongs to a later change (the library's fleet-wide fairshare change of the afternoon
+    before was blamed for the 01:00 batch boost). A raise that keeps the class order (batch from 20 to 25 under
+    interactive's 50) is no inversion. `value` is the cohort's priority, `baseline` the highest class priority it
+    overtook."""
+    found = _with_ends(found, config)
+    policies = found.filter(pl.col("change_type") == "scheduler_policy")
+    settings = config.cohort
+    frames = []
+    for change in policies.select("change_id", "changed_at", "ends_at", "scope_region", "scope_team").iter_rows(
+        named=True
+    ):
+        at = change["changed_at"]
+        first, end = max(at, window[0]), min(change["ends_at"], window[1])
+        if first > end:
+            continue
+        before_from = at - timedelta(hours=int(settings["inversion_before_h"]))
+        least = int(settings["inversion_min_events"])
+        order = fetch(con, CLASS_PRIORITIES, [before_from, at, change["scope_region"]])
+        if order.is_empty():  # the class order before the change is not in the data: nothing to invert
+            continue
+        span = [at, first, end, int(settings["inversion_window_min"])]
+        recent = fetch(con, RECENT_PRIORITIES, [*span, change["scope_region"], change["scope_team"], least])
+        recent = recent.filter(pl.col("n") >= least)
+        own = order.rename({"priority": "class_before"})
+        overtaken = (
+            recent.join(own, on=["region", "workload_class"])
+            .join(order.rename({"workload_class": "other_class", "priority": "other_before"}), on="region")
+            .filter(
+                (pl.col("other_before") > pl.col("class_before"))
+                & (pl.col("priority") > pl.col("other_before"))
+                & (pl.col("first_priority") > pl.col("other_before"))
+            )
+        )
+        frames.append(
+            overtaken.group_by("minute_at", "region", "team", "workload_class").agg(
+                pl.col("priority").first().alias("value"),
+                pl.col("other_before").max().alias("baseline"),
+                pl.lit(change["change_id"]).alias("change_id"),
+            )
+        )
+    frames = [f for f in frames if not f.is_empty()]
+    if not frames:
+        return pl.DataFrame()
+    last_minute = pl.col("minute_at") - timedelta(minutes=1)  # judged at t, the data ends with the minute before t
+    return pl.concat(frames).select("change_id", last_minute, "region", "team", "workload_class", "value", "baseline")
+
+
+QUEUED_PRIORITIES = """
+    select e.event_at, s.region, s.workload_class, s.team, e.priority::double as priority
+    from staging.stg_scheduler__events e
+    join staging.stg_jobs__submissions s using (job_id)
+    where e.event_type in ('submitted', 'pending', 'requeued', 'started') and e.priority is not null
+        and s.workload_class is not null
+"""
+CLASS_PRIORITIES = f"""
+with queued as ({QUEUED_PRIORITIES} and e.event_at >= $1 and e.event_at < $2 and ($3::varchar is null or s.region = $3))
+select region, workload_class, median(priority) as priority from queued group by all
+"""
+RECENT_PRIORITIES = f"""
+with queued as (
+    {QUEUED_PRIORITIES} and e.event_at >= $1 and e.event_at < $3
+        and ($5::varchar is null or s.region = $5) and ($6::varchar is null or s.team = $6)
+),
+ranked as (
+    select *, row_number() over (partition by region, workload_class, team order by event_at) as nth from queued
+),
+first_queued as (  -- a reweighting shows on the first jobs queued after it
+    select region, workload_class, team, median(priority) as first_priority, max(event_at) as first_until
+    from ranked where nth <= $7 group by all having count(*) = $7
+),
+judged as (select unnest(generate_series($2::timestamp, $3::timestamp, interval 1 minute)) as minute_at)
+select g.minute_at, q.region, q.workload_class, q.team, count(*) as n, median(q.priority) as priority,
+    any_value(f.first_priority) as first_priority
+from judged g
+join queued q on q.event_at < g.minute_at and q.event_at >= g.minute_at - to_minutes($4::bigint)
+join first_queued f using (region, workload_class, team)
+where f.first_until < g.minute_at
+group by all
+"""
+
+
 def cohort_episodes(con, config: DetectionConfig, window: tuple[datetime, datetime], delay_min: int) -> pl.DataFrame:
     found = changes(con, window, config.cohort["horizon_h"])
     frames = []
@@ -340,6 +429,7 @@ def cohort_episodes(con, config: DetectionConfig, window: tuple[datetime, dateti
         ("deploy_step_time", framework_cohort_hits),
         ("placement_fragmentation", placement_cohort_hits),
         ("queue_jump", queue_jump_hits),
+        ("priority_inversion", priority_inversion_hits),
         ("storage_rollout_wait", rollout_cohort_hits("storage_rollout")),
         ("network_change_sync", rollout_cohort_hits("network_change")),
     )

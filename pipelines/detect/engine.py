@@ -79,6 +79,14 @@ BUILT_IN = {
         "the team's recent jobs waited {value:.1f}x less than the rest of their queue after a "
         "policy change for the team (the hour before it: {baseline:.1f}x)",
     ),
+    "priority_inversion": (
+        "warning",
+        "ticket",
+        "scheduling",
+        "notify",
+        "since a policy change the team's jobs queue at priority {value:.0f}, above the {baseline:.0f} of a class "
+        "that outranked theirs the day before: that class will wait behind them once a queue forms",
+    ),
     "busy_without_progress": (
         "warning",
         "ticket",

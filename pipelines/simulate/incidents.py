@@ -39,13 +39,21 @@ class Effects:
     n_regions: int
     minutes: int
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
-    prio_boost: list[tuple[int, int, int, int]] = field(default_factory=list)  # (t0, t1, team|-1, priority)
+    prio_boost: list[tuple[int, int, int, int, int]] = field(default_factory=list)  # (t0, t1, team|-1, class, prio)
     fw_slow: dict[str, float] = field(default_factory=dict)
     dummy: list[tuple[int, int, int, int]] = field(default_factory=list)  # (t0, t1, team, gpus)
     ecc_trips: list[tuple[int, int]] = field(default_factory=list)  # (node, minute) of the error that drained it
 
     def get(self, name: str) -> np.ndarray | None:
         return self.arrays.get(name)
+
+    def priority(self, base: int, minute: int, cls: int, team: int) -> int:
+        """The scheduler's priority for a job of this class and team at `minute`: its own, unless a policy change
+        in force then reweights its class (the scheduler orders by it and reports it on every event)."""
+        for t0, t1, boosted_team, boosted_cls, boosted in self.prio_boost:
+            if t0 <= minute < t1 and cls == boosted_cls and boosted_team in (-1, team):
+                return boosted
+        return base
 
     def arr(self, name: str, rows: int | None = None) -> np.ndarray:
         """The named array, created on first use (multipliers start at 1, the rest at 0)."""

@@ -48,12 +48,13 @@ class RecordWriter:
 
     def scheduler_events(self, day: int) -> pa.Table:
         ctx = self.ctx
+        jobs = ctx.jobs
         lo, hi = self._day_window(day)
         idx = np.flatnonzero((self.ev_time >= lo) & (self.ev_time < hi) & self.alive[self.ev_job])
         rows = {name: [] for name in SCHEDULER_EVENTS.column_names}
         for i in idx.tolist():
             t, job, attempt, kind, gpus, a, reason = self.events[i]
-            cls = CLASSES[ctx.jobs.cls[job]]
+            cls = CLASSES[jobs.cls[job]]
             placed = a >= 0 and kind in ("started", "ended")
             att = ctx.schedule.attempts[a] if placed else None
             rows["event_at"].append(ctx.origin + timedelta(seconds=t))
@@ -61,7 +62,7 @@ class RecordWriter:
             rows["attempt"].append(attempt)
             rows["event_type"].append(kind)
             rows["queue"].append(QUEUES[cls])
-            rows["priority"].append(int(ctx.jobs.priority[job]))
+            rows["priority"].append(int(ctx.fx.priority(jobs.priority[job], t // 60, jobs.cls[job], jobs.team[job])))
             rows["gpus"].append(float(gpus))
             rows["node_ids"].append(",".join(ctx.fleet.node_ids[att.nodes]) if att else None)
             rows["gpu_ids"].append(",".join(ctx.fleet.gpu_ids[att.gpus]) if att else None)

@@ -189,10 +189,7 @@ class Scheduler:
 
     def _key(self, j: int, t: int, ready: int) -> tuple[int, int, int]:
         c = self._cols
-        prio = c["priority"][j]
-        for t0, t1, team, cls, boosted in self.fx.prio_boost:
-            if t0 <= t < t1 and c["cls"][j] == cls and team in (-1, c["team"][j]):
-                prio = boosted
+        prio = self.fx.priority(c["priority"][j], t, c["cls"][j], c["team"][j])
         return (-(prio + min(20, (t - ready) // 60)), ready, j)  # aging: a point an hour waited
 
     def _schedule(self, t: int, queue: list[list], down: np.ndarray | None) -> list[list]:

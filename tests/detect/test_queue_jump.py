@@ -24,6 +24,10 @@ def _warehouse(jobs: list[tuple[str, datetime, datetime | None]], team: str | No
         "workload_class varchar, submitted_at timestamp)"
     )
     con.execute("create table intermediate.int_jobs__attempts (job_id varchar, started_at timestamp)")
+    con.execute(  # what `priority_inversion` reads: these tests hold waits only
+        "create table staging.stg_scheduler__events (job_id varchar, event_type varchar, event_at timestamp, "
+        "priority integer)"
+    )
     for i, (owner, submitted, started) in enumerate(jobs):
         con.execute(
             "insert into staging.stg_jobs__submissions values (?, ?, 'r1', 'batch', ?)", [f"j{i}", owner, submitted]

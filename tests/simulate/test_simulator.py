@@ -337,6 +337,22 @@ def test_scheduling_changes_are_recorded_as_change_events(sql, truth):
         assert "scheduler_policy" in kinds
 
 
+def test_a_priority_change_shows_in_the_priority_the_scheduler_reports(sql, truth):
+    """Batch of the changed team: 20 before the change, 70 (60 + 10 x magnitude 1) while it holds, on every event;
+    other teams' batch and other classes keep theirs."""
+    begin, end, scope = window(truth, "priority_change")
+    rows = sql(
+        """select m.workload_class, m.team = $t, e.event_at >= $b and e.event_at < $e, list_distinct(list(e.priority))
+           from scheduler_events e join job_metadata m using (job_id) group by all""",
+        {"t": scope["team"], "b": begin, "e": end},
+    )
+    seen = {(cls, team, inside): sorted(p) for cls, team, inside, p in rows}
+    assert seen[("batch", True, True)] == [70]
+    assert seen[("batch", True, False)] == [20]
+    assert seen[("batch", False, True)] == [20]
+    assert seen[("interactive", False, True)] == [50]
+
+
 def test_maintenance_drains_its_nodes(sql, truth):
     begin, end, scope = window(truth, "maintenance")
     busy = sql(
