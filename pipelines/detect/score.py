@@ -59,6 +59,14 @@ def _overlaps(alert: dict, incident: dict, node_region: dict[str, str], data_end
     return True
 
 
+def _first_seen(alert: dict, incident: dict) -> tuple:
+    """The order in which the alerts that caught an incident count: the earliest tick, a page before a ticket, and
+    at the same tick the alert naming the incident's team before one that overlaps it only by a node (a team's
+    incident spans every node its jobs may run on, so any node's alert of that minute overlaps it)."""
+    team = incident["scope"].get("team")
+    return alert["detected_at"], alert["intent"] != "page", not (team and alert["scope"].get("team") == team)
+
+
 def score(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> dict:
     truth = load_truth(truth_dir)
     alerts = load_alerts(con)
@@ -71,7 +79,7 @@ def score(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> dict:
             continue
         intents = ("page", "ticket") if incident["should_page"] else ("page", "ticket", "dashboard")
         matched = [a for a in alerts if a["intent"] in intents and _overlaps(a, incident, node_region, data_end)]
-        first = min(matched, key=lambda a: (a["detected_at"], a["intent"] != "page"), default=None)
+        first = min(matched, key=lambda a: _first_seen(a, incident), default=None)
         latency = (
             None if first is None else max(0.0, (first["detected_at"] - incident["start_at"]).total_seconds() / 60)
         )

@@ -100,3 +100,34 @@ def test_scorer_counts_by_hand(tmp_path):
     # i1 caught 5 minutes after its start; i2 missed; a2 overlaps nothing pageable: one false page
     assert (summary["pageable"], summary["detected"], summary["median_latency_min"]) == (2, 1, 5.0)
     assert (summary["family_accuracy"], summary["false_pages"]) == (1.0, 1)
+
+
+def test_at_the_same_tick_the_alert_naming_the_incidents_team_counts_first(tmp_path):
+    import json
+
+    con = duckdb.connect()
+    con.execute("create schema alerts")
+    con.execute("create schema marts")
+    con.execute("create table marts.dim_nodes as select 'n1' as node_id, 'r1' as region")
+    con.execute(  # a node's fatal XID and the team's priority ticket, both at the 10:05 tick
+        "create table alerts.alerts as select * from (values "
+        "('a1', 'ticket', 'hardware', 'r1', '{\"nodes\": [\"n1\"]}', timestamp '2026-03-02 10:01', "
+        "timestamp '2026-03-02 10:05', null::timestamp), "
+        "('a2', 'ticket', 'scheduling', 'r1', '{\"nodes\": [], \"team\": \"t1\"}', timestamp '2026-03-02 10:01', "
+        "timestamp '2026-03-02 10:05', null::timestamp)"
+        ") as t(alert_id, intent, family, region, scope, started_at, detected_at, resolved_at)"
+    )
+    con.execute("alter table alerts.alerts add column rule varchar default 'r'")
+    con.execute("alter table alerts.alerts add column summary varchar default 's'")
+    incident = {
+        "incident_id": "i1",
+        "kind": "priority_change",
+        "family": "scheduling",
+        "should_page": True,
+        "start_at": "2026-03-02T10:00:00Z",
+        "end_at": "2026-03-02T12:00:00Z",
+        "scope": {"nodes": ["n1"], "region": None, "sku": None, "team": "t1"},
+    }
+    (tmp_path / "incidents.json").write_text(json.dumps([incident]))
+    row = score(con, Path(tmp_path))["incidents"][0]
+    assert (row["alert_id"], row["latency_min"], row["family_match"]) == ("a2", 5.0, True)
