@@ -79,6 +79,14 @@ BUILT_IN = {
         "the team's recent jobs waited {value:.1f}x less than the rest of their queue after a "
         "policy change for the team (the hour before it: {baseline:.1f}x)",
     ),
+    "placement_spread": (
+        "warning",
+        "ticket",
+        "scheduling",
+        "notify",
+        "since a policy change small jobs leave {value:.1f} GPUs free on their node, against {baseline:.1f} before "
+        "it and elsewhere: the scheduler now scatters small jobs, and big jobs will find no whole node",
+    ),
     "priority_inversion": (
         "warning",
         "ticket",

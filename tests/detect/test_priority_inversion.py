@@ -9,7 +9,7 @@ import polars as pl
 
 from pipelines.detect.cohorts import cohort_episodes, priority_inversion_hits
 from pipelines.detect.config import detection_config
-from tests.fixtures.blank_warehouse import blank_warehouse
+from tests.fixtures.blank_warehouse import blank_warehouse, with_policy_rule_tables
 
 CHANGED_AT = datetime(2026, 3, 2, 10, 0)
 WINDOW = (CHANGED_AT - timedelta(hours=2), CHANGED_AT + timedelta(minutes=10))
@@ -97,11 +97,7 @@ def test_a_change_whose_day_before_is_not_in_the_data_is_not_judged():
 
 def test_the_alert_is_a_ticket_naming_the_team_the_class_and_the_change():
     con = _warehouse(boosted=70)
-    con.execute("create table intermediate.int_jobs__attempts (job_id varchar, started_at timestamp)")
-    con.execute(
-        "create table marts.fct_scheduler__region_minutes (region varchar, minute_at timestamp, healthy_gpus double, "
-        "free_gpus double, stranded_gpus double)"
-    )
+    with_policy_rule_tables(con)
     found = cohort_episodes(con, detection_config(), WINDOW, delay_min=0)
     assert found["rule"].to_list() == ["priority_inversion"]
     row = found.row(0, named=True)

@@ -10,7 +10,7 @@ import pytest
 
 from pipelines.detect.cohorts import cohort_episodes, queue_jump_hits
 from pipelines.detect.config import detection_config
-from tests.fixtures.blank_warehouse import blank_warehouse
+from tests.fixtures.blank_warehouse import blank_warehouse, with_policy_rule_tables
 
 CHANGED_AT = datetime(2026, 3, 2, 10, 0)
 WINDOW = (CHANGED_AT - timedelta(hours=2), CHANGED_AT + timedelta(minutes=10))
@@ -23,27 +23,21 @@ def _warehouse(jobs: list[tuple[str, datetime, datetime | None]], team: str | No
         "create table staging.stg_jobs__submissions (job_id varchar, team varchar, region varchar, "
         "workload_class varchar, submitted_at timestamp)"
     )
-    con.execute("create table intermediate.int_jobs__attempts (job_id varchar, started_at timestamp)")
-    con.execute(  # what `priority_inversion` reads: these tests hold waits only
-        "create table staging.stg_scheduler__events (job_id varchar, event_type varchar, event_at timestamp, "
-        "priority integer)"
-    )
+    with_policy_rule_tables(con)  # the other policy rules' tables, empty: these tests hold waits only
     for i, (owner, submitted, started) in enumerate(jobs):
         con.execute(
             "insert into staging.stg_jobs__submissions values (?, ?, 'r1', 'batch', ?)", [f"j{i}", owner, submitted]
         )
         if started is not None:
-            con.execute("insert into intermediate.int_jobs__attempts values (?, ?)", [f"j{i}", started])
+            con.execute(
+                "insert into intermediate.int_jobs__attempts (job_id, started_at) values (?, ?)", [f"j{i}", started]
+            )
     con.execute(
         "create table staging.stg_changes__events as select 'chg-1' as change_id, ?::timestamp as changed_at, "
         "'scheduler_policy' as change_type, 'priority weights' as component, null::varchar as from_version, "
         "null::varchar as to_version, null::varchar as scope_region, null::varchar as scope_sku, "
         "?::varchar as scope_team, null::varchar as scope_node_ids, 'batch priority raised' as description",
         [CHANGED_AT, team],
-    )
-    con.execute(
-        "create table marts.fct_scheduler__region_minutes (region varchar, minute_at timestamp, healthy_gpus double, "
-        "free_gpus double, stranded_gpus double)"
     )
     return con
 
