@@ -339,11 +339,12 @@ def priority_inversion_hits(con, found: pl.DataFrame, config: DetectionConfig, w
     once a queue forms, which may be hours later (the library's batch boost landed at 01:00 and bit at 07:00).
     The cohort is read as the median priority of its last `inversion_window_min` of queue events (submitted,
     pending, requeued, started) over at least `inversion_min_events` of them, and its first `inversion_min_events`
-    events after the change must already show the inversion: a reweighting takes effect at once, so an inversion
-    that began hours later belongs to a later change (the library's fleet-wide fairshare change of the afternoon
-    before was blamed for the 01:00 batch boost). A raise that keeps the class order (batch from 20 to 25 under
-    interactive's 50) is no inversion. `value` is the cohort's priority, `baseline` the highest class priority it
-    overtook."""
+    events after the change (within `inversion_first_h`) must already show the inversion: a reweighting takes
+    effect at once, so an inversion that began hours later belongs to a later change (the library's fleet-wide
+    fairshare change of the afternoon before was blamed for the 01:00 batch boost), and a change whose first jobs
+    kept the class order costs a tick no more than two small queries. A raise that keeps the class order (batch
+    from 20 to 25 under interactive's 50) is no inversion. `value` is the cohort's priority, `baseline` the highest
+    class priority it overtook."""
     found = _with_ends(found, config)
     policies = found.filter(pl.col("change_type") == "scheduler_policy")
     settings = config.cohort
@@ -357,22 +358,23 @@ def priority_inversion_hits(con, found: pl.DataFrame, config: DetectionConfig, w
             continue
         before_from = at - timedelta(hours=int(settings["inversion_before_h"]))
         least = int(settings["inversion_min_events"])
-        order = fetch(con, CLASS_PRIORITIES, [before_from, at, change["scope_region"]])
+        scope = [change["scope_region"], change["scope_team"]]
+        order = fetch(con, CLASS_PRIORITIES, [before_from, at, scope[0]])
         if order.is_empty():  # the class order before the change is not in the data: nothing to invert
             continue
-        span = [at, first, end, int(settings["inversion_window_min"])]
-        recent = fetch(con, RECENT_PRIORITIES, [*span, change["scope_region"], change["scope_team"], least])
-        recent = recent.filter(pl.col("n") >= least)
-        own = order.rename({"priority": "class_before"})
-        overtaken = (
-            recent.join(own, on=["region", "workload_class"])
-            .join(order.rename({"workload_class": "other_class", "priority": "other_before"}), on="region")
-            .filter(
-                (pl.col("other_before") > pl.col("class_before"))
-                & (pl.col("priority") > pl.col("other_before"))
-                & (pl.col("first_priority") > pl.col("other_before"))
-            )
+        opening_end = min(end, at + timedelta(hours=int(settings["inversion_first_h"])))
+        opening = _overtaking(fetch(con, FIRST_PRIORITIES, [at, opening_end, *scope, least]), order, "first_priority")
+        if opening.is_empty():  # the cohorts' first jobs since the change kept the class order: it reordered nothing
+            continue
+        window_min = int(settings["inversion_window_min"])
+        recent = fetch(
+            con, RECENT_PRIORITIES, [max(at, first - timedelta(minutes=window_min)), first, end, window_min, *scope]
         )
+        recent = recent.filter(pl.col("n") >= least).join(
+            opening.select("region", "workload_class", "team", "first_until").unique(),
+            on=["region", "workload_class", "team"],
+        )
+        overtaken = _overtaking(recent.filter(pl.col("first_until") < pl.col("minute_at")), order, "priority")
         frames.append(
             overtaken.group_by("minute_at", "region", "team", "workload_class").agg(
                 pl.col("priority").first().alias("value"),
@@ -385,6 +387,18 @@ def priority_inversion_hits(con, found: pl.DataFrame, config: DetectionConfig, w
         return pl.DataFrame()
     last_minute = pl.col("minute_at") - timedelta(minutes=1)  # judged at t, the data ends with the minute before t
     return pl.concat(frames).select("change_id", last_minute, "region", "team", "workload_class", "value", "baseline")
+
+
+def _overtaking(cohorts: pl.DataFrame, order: pl.DataFrame, priority: str) -> pl.DataFrame:
+    """`cohorts` (with region and workload_class) paired with each class that outranked theirs in `order` (the
+    class priorities before the change) and that their `priority` now tops, as `other_before`."""
+    own = order.rename({"priority": "class_before"})
+    others = order.rename({"workload_class": "other_class", "priority": "other_before"})
+    return (
+        cohorts.join(own, on=["region", "workload_class"])
+        .join(others, on="region")
+        .filter((pl.col("other_before") > pl.col("class_before")) & (pl.col(priority) > pl.col("other_before")))
+    )
 
 
 def placement_spread_hits(con, found: pl.DataFrame, config: DetectionConfig, window) -> pl.DataFrame:
@@ -409,26 +423,33 @@ def placement_spread_hits(con, found: pl.DataFrame, config: DetectionConfig, win
         first, end = max(at, window[0]), min(change["ends_at"], window[1])
         if first > end:
             continue
-        before = fetch(con, SPREAD_BEFORE, [at - timedelta(hours=1), at]).filter(pl.col("before_starts") >= least)
-        recent = fetch(con, SPREAD_RECENT, [max(at, first - timedelta(minutes=span_min)), end, first, span_min, at])
-        if before.is_empty() or recent.is_empty():  # no placements the hour before: the old policy is not known
-            continue
-        opening = fetch(con, SPREAD_FIRST, [at, min(end, at + timedelta(minutes=span_min)), int(least)])
         changed = pl.lit(True) if region is None else pl.col("region") == region
+        before = fetch(con, SPREAD_BEFORE, [at - timedelta(hours=1), at]).filter(pl.col("before_starts") >= least)
+        opening = fetch(con, SPREAD_FIRST, [at, min(end, at + timedelta(minutes=span_min)), int(least)])
+        before_mean = pl.col("before_leftover") / pl.col("before_starts")
+        opening = (
+            opening.filter(changed)
+            .join(before, on="region")
+            .filter(
+                (pl.col("first_mean") >= settings["spread_ratio"] * before_mean)
+                & (pl.col("first_mean") >= before_mean + settings["spread_margin_gpus"])
+            )
+        )
+        if opening.is_empty():  # its first jobs were placed as before (or the hour before is not in the data)
+            continue
+        recent = fetch(con, SPREAD_RECENT, [max(at, first - timedelta(minutes=span_min)), end, first, span_min, at])
         totals = recent.group_by("minute_at").agg(pl.col("starts", "leftover").sum().name.suffix("_all"))
         rest_starts = pl.col("starts_all") - pl.col("starts")
         rest_mean = pl.when(rest_starts > 0).then((pl.col("leftover_all") - pl.col("leftover")) / rest_starts)
         judged = (
             recent.filter(changed)
             .join(totals, on="minute_at")
-            .join(before, on="region")
             .join(opening, on="region")
             .filter(pl.col("first_until") < pl.col("minute_at"))
             .with_columns(
                 (pl.col("leftover") / pl.col("starts")).alias("value"),
                 pl.max_horizontal(  # a fleet-wide change has no other regions to hold it against
-                    rest_mean if region is not None else pl.lit(None),
-                    pl.col("before_leftover") / pl.col("before_starts"),
+                    rest_mean if region is not None else pl.lit(None), before_mean
                 ).alias("baseline"),
             )
         )
@@ -437,10 +458,6 @@ def placement_spread_hits(con, found: pl.DataFrame, config: DetectionConfig, win
                 (pl.col("starts") >= least)
                 & (pl.col("value") >= settings["spread_ratio"] * pl.col("baseline"))
                 & (pl.col("value") >= pl.col("baseline") + settings["spread_margin_gpus"])
-                & (
-                    pl.col("first_mean")
-                    >= settings["spread_ratio"] * pl.col("before_leftover") / pl.col("before_starts")
-                )
             ).select("minute_at", "region", "value", "baseline", pl.lit(change["change_id"]).alias("change_id"))
         )
     frames = [f for f in frames if not f.is_empty()]
@@ -501,25 +518,26 @@ CLASS_PRIORITIES = f"""
 with queued as ({QUEUED_PRIORITIES} and e.event_at >= $1 and e.event_at < $2 and ($3::varchar is null or s.region = $3))
 select region, workload_class, median(priority) as priority from queued group by all
 """
+FIRST_PRIORITIES = f"""
+with queued as (
+    {QUEUED_PRIORITIES} and e.event_at >= $1 and e.event_at < $2
+        and ($3::varchar is null or s.region = $3) and ($4::varchar is null or s.team = $4)
+),
+ranked as (
+    select *, row_number() over (partition by region, workload_class, team order by event_at) as nth from queued
+)
+select region, workload_class, team, median(priority) as first_priority, max(event_at) as first_until
+from ranked where nth <= $5 group by all having count(*) = $5
+"""
 RECENT_PRIORITIES = f"""
 with queued as (
     {QUEUED_PRIORITIES} and e.event_at >= $1 and e.event_at < $3
         and ($5::varchar is null or s.region = $5) and ($6::varchar is null or s.team = $6)
 ),
-ranked as (
-    select *, row_number() over (partition by region, workload_class, team order by event_at) as nth from queued
-),
-first_queued as (  -- a reweighting shows on the first jobs queued after it
-    select region, workload_class, team, median(priority) as first_priority, max(event_at) as first_until
-    from ranked where nth <= $7 group by all having count(*) = $7
-),
 judged as (select unnest(generate_series($2::timestamp, $3::timestamp, interval 1 minute)) as minute_at)
-select g.minute_at, q.region, q.workload_class, q.team, count(*) as n, median(q.priority) as priority,
-    any_value(f.first_priority) as first_priority
+select g.minute_at, q.region, q.workload_class, q.team, count(*) as n, median(q.priority) as priority
 from judged g
 join queued q on q.event_at < g.minute_at and q.event_at >= g.minute_at - to_minutes($4::bigint)
-join first_queued f using (region, workload_class, team)
-where f.first_until < g.minute_at
 group by all
 """
 
