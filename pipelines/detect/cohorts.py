@@ -342,7 +342,9 @@ def priority_inversion_hits(con, found: pl.DataFrame, config: DetectionConfig, w
     events after the change (within `inversion_first_h`) must already show the inversion: a reweighting takes
     effect at once, so an inversion that began hours later belongs to a later change (the library's fleet-wide
     fairshare change of the afternoon before was blamed for the 01:00 batch boost), and a change whose first jobs
-    kept the class order costs a tick no more than two small queries. A raise that keeps the class order (batch
+    kept the class order costs a tick no more than two small queries. A cohort whose last jobs before the change
+    already outranked the class was reordered by something else (a fleet-wide change landing during an unseen
+    scenario's five-hour batch boost was blamed for it). A raise that keeps the class order (batch
     from 20 to 25 under interactive's 50) is no inversion. `value` is the cohort's priority, `baseline` the highest
     class priority it overtook."""
     found = _with_ends(found, config)
@@ -364,8 +366,9 @@ def priority_inversion_hits(con, found: pl.DataFrame, config: DetectionConfig, w
             continue
         opening_end = min(end, at + timedelta(hours=int(settings["inversion_first_h"])))
         opening = _overtaking(fetch(con, FIRST_PRIORITIES, [at, opening_end, *scope, least]), order, "first_priority")
-        if opening.is_empty():  # the cohorts' first jobs since the change kept the class order: it reordered nothing
-            continue
+        opening = opening.filter(pl.col("last_priority").fill_null(pl.col("class_before")) <= pl.col("other_before"))
+        if opening.is_empty():  # the cohorts' first jobs since the change kept the class order, or the cohort
+            continue  # outranked that class already before it (another change, still in force, reordered them)
         window_min = int(settings["inversion_window_min"])
         recent = fetch(
             con, RECENT_PRIORITIES, [max(at, first - timedelta(minutes=window_min)), first, end, window_min, *scope]
@@ -520,14 +523,21 @@ select region, workload_class, median(priority) as priority from queued group by
 """
 FIRST_PRIORITIES = f"""
 with queued as (
-    {QUEUED_PRIORITIES} and e.event_at >= $1 and e.event_at < $2
+    {QUEUED_PRIORITIES} and e.event_at >= $1 - ($2 - $1) and e.event_at < $2
         and ($3::varchar is null or s.region = $3) and ($4::varchar is null or s.team = $4)
 ),
-ranked as (
-    select *, row_number() over (partition by region, workload_class, team order by event_at) as nth from queued
+ranked as (  -- the cohort's first events since the change ($1), and its last ones in as long before it
+    select *, row_number() over (
+        partition by region, workload_class, team, event_at >= $1
+        order by case when event_at >= $1 then epoch(event_at) else -epoch(event_at) end
+    ) as nth
+    from queued
 )
-select region, workload_class, team, median(priority) as first_priority, max(event_at) as first_until
-from ranked where nth <= $5 group by all having count(*) = $5
+select region, workload_class, team,
+    median(priority) filter (where event_at >= $1) as first_priority,
+    max(event_at) filter (where event_at >= $1) as first_until,
+    median(priority) filter (where event_at < $1) as last_priority,
+from ranked where nth <= $5 group by all having count(*) filter (where event_at >= $1) = $5
 """
 RECENT_PRIORITIES = f"""
 with queued as (

@@ -86,6 +86,16 @@ def test_an_inversion_that_begins_after_the_first_jobs_since_the_change_is_not_b
     assert _hits(_warehouse(boosted=70, boost_from=2))["minute_at"].min() == CHANGED_AT + timedelta(minutes=4)
 
 
+def test_a_change_landing_while_the_cohort_already_outranks_the_class_is_not_blamed():
+    con = _warehouse(boosted=70)
+    con.execute(  # a fleet-wide change at 10:05: team a's batch queued at 70 in the minutes before it already
+        "insert into staging.stg_changes__events select 'chg-2', changed_at + interval 5 minute, change_type, "
+        "'fairshare half-life', from_version, to_version, scope_region, scope_sku, null, scope_node_ids, "
+        "'fairshare' from staging.stg_changes__events"
+    )
+    assert _hits(con)["change_id"].unique().to_list() == ["chg-1"]
+
+
 def test_a_change_that_names_no_team_judges_every_team_and_flags_only_the_reordered_one():
     hits = _hits(_warehouse(boosted=70, team=None))
     assert hits.select("team", "workload_class").unique().rows() == [("a", "batch")]
