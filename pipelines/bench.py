@@ -328,6 +328,8 @@ def _add_tick(landing: Path, number: int) -> tuple[str, str]:
         )
     _add_ends(con, landing, end, number)
     con.close()
+    if number == 0:
+        _add_policy_change(landing, end)
     start = end + timedelta(minutes=1)
     return start.isoformat(), (start + timedelta(minutes=5)).isoformat()
 
@@ -371,6 +373,28 @@ def _add_ends(con, landing: Path, end, number: int) -> None:
     import pyarrow.parquet as pq
 
     pq.write_table(frame, folder / f"tick-{number}.parquet")
+
+
+def _add_policy_change(landing: Path, end) -> None:
+    """A fleet-wide scheduler policy change an hour before the ticks, as a change system exporting hourly would
+    land it: every tick then runs the rules that watch policy changes (placement, priorities, queue jumps), as a
+    live tick does most of the time, rather than the quiet case of no change in the last day."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipelines.contracts.sources import CHANGE_EVENTS
+
+    folder = landing / "change_events" / f"date={(end + timedelta(minutes=5)).date().isoformat()}"
+    folder.mkdir(parents=True, exist_ok=True)
+    row = {name: [None] for name in CHANGE_EVENTS.column_names}
+    row.update(
+        change_id=["chg-bench-tick"],
+        changed_at=[end - timedelta(hours=1)],
+        change_type=["scheduler_policy"],
+        component=["fairshare half-life"],
+        description=["bench: a policy change the ticks watch"],
+    )
+    pq.write_table(pa.table(row, schema=CHANGE_EVENTS.arrow_schema()), folder / "tick-policy.parquet")
 
 
 PARSER_SAMPLES = 1_000_000

@@ -27,7 +27,7 @@ def ticked(tmp_path_factory, landing, incidents_db_path):
     root = tmp_path_factory.mktemp("tick")
     shutil.copytree(landing, root / "landing")
     shutil.copy(incidents_db_path, root / "ticked.duckdb")
-    _add_tick(root / "landing", 1)
+    _add_tick(root / "landing", 0)  # the bench's first tick: five minutes and a policy change an hour before
     result = tick(root / "landing", root / "ticked.duckdb")
     build(root / "landing", root / "full.duckdb", progress=False)
     return root, result
@@ -51,6 +51,16 @@ def test_a_tick_leaves_the_same_marts_as_a_full_rebuild(ticked, table):
     root, _ = ticked
     time_column = COMPARED[table]
     assert _summary(root / "ticked.duckdb", table, time_column) == _summary(root / "full.duckdb", table, time_column)
+
+
+def test_the_benchs_policy_change_passes_the_contract_so_its_ticks_run_the_policy_rules(ticked):
+    root, result = ticked
+    with duckdb.connect(str(root / "ticked.duckdb"), read_only=True) as con:
+        changed = con.execute(
+            "select changed_at from staging.stg_changes__events where change_id = 'chg-bench-tick'"
+        ).fetchall()
+    assert len(changed) == 1  # an hour before the tick's minutes: inside the day the policy rules watch
+    assert timedelta(hours=1) < result["data_end"] - changed[0][0] < timedelta(hours=2)
 
 
 def test_the_tick_restated_work_lost_before_its_window(ticked):
