@@ -343,9 +343,9 @@ def priority_inversion_hits(con, found: pl.DataFrame, config: DetectionConfig, w
     effect at once, so an inversion that began hours later belongs to a later change (the library's fleet-wide
     fairshare change of the afternoon before was blamed for the 01:00 batch boost), and a change whose first jobs
     kept the class order costs a tick no more than two small queries. A cohort whose last jobs before the change
-    already outranked the class was reordered by something else (a fleet-wide change landing during an unseen
-    scenario's five-hour batch boost was blamed for it). A raise that keeps the class order (batch
-    from 20 to 25 under interactive's 50) is no inversion. `value` is the cohort's priority, `baseline` the highest
+    already outranked the class was reordered by something else (a fleet-wide change landing during a variant
+    scenario's five-hour batch boost was blamed for it). A raise that keeps the class order (batch from 20 to 25
+    under interactive's 50) is no inversion. `value` is the cohort's priority, `baseline` the highest
     class priority it overtook."""
     found = _with_ends(found, config)
     policies = found.filter(pl.col("change_type") == "scheduler_policy")
@@ -410,12 +410,12 @@ def placement_spread_hits(con, found: pl.DataFrame, config: DetectionConfig, win
     packing policy (best fit) fills part-full nodes and leaves about one GPU, a spreading one (worst fit) puts each
     job on the emptiest node and leaves many. This is the placement policy itself, seen on the first jobs it places,
     while the GPUs it strands (`placement_fragmentation`) wait for big jobs to arrive: at night, with a region's
-    GPUs mostly free, an unseen scenario's spread policy stranded 3.7 % of them for six hours and was never paged,
-    while its small jobs left 10 GPUs free on their nodes against 1.5 the hour before. Each changed region is held
+    GPUs mostly free, a variant scenario's spread policy stranded 3.7 % of them for six hours and was never paged,
+    while its small jobs left 13.3 GPUs free on their nodes against 2.7 the hour before. Each changed region is held
     against its own hour before and, for a change scoped to a region, the other regions in the same minutes. A
     placement policy acts at once, so the first `spread_min_starts` jobs placed after the change must show it too:
     a spread that began hours after a change belongs to a later one (a fleet-wide policy change of the day before
-    was blamed for an unseen scenario's spread policy in one region)."""
+    was blamed for a variant scenario's spread policy in one region)."""
     found = _with_ends(found, config)
     policies = found.filter(pl.col("change_type") == "scheduler_policy")
     settings = config.cohort
