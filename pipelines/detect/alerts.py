@@ -144,7 +144,29 @@ def _few(items: list[str], noun: str) -> str:
 
 
 def _incidents(alerts: pl.DataFrame, data_end: datetime) -> pl.DataFrame:
-    """Alerts of one family and region whose spans touch form one incident, named after its first alert."""
+    """Alerts of one family and region whose spans touch form one incident, named after its first alert; incidents
+    of one family that blame the same change are one cause wherever they are (a team's priority change ticketed in
+    two regions is one incident)."""
     grouped = merge_runs(alerts.with_columns(pl.col("region").fill_null("all").alias("_r")), ["family", "_r"], data_end)
     first = pl.col("alert_id").sort_by("detected_at").first().over(["family", "_r", "_group"])
-    return grouped.with_columns(first.str.replace("al-", "in-").alias("incident_id")).drop("_r", "_group")
+    grouped = grouped.with_columns(first.str.replace("al-", "in-").alias("incident_id")).drop("_r", "_group")
+    return grouped.with_columns(pl.col("incident_id").replace(_joined_by_change(grouped)))
+
+
+def _joined_by_change(alerts: pl.DataFrame) -> dict[str, str]:
+    """Each incident id to the id of the earliest incident it shares a suspected change with (of the same family),
+    through any chain of shared changes."""
+    opened = dict(alerts.group_by("incident_id").agg(pl.col("detected_at").min()).iter_rows())
+    root: dict[str, str] = {}
+
+    def find(incident: str) -> str:
+        while root.get(incident, incident) != incident:
+            incident = root[incident]
+        return incident
+
+    blamed = alerts.filter(pl.col("suspected_change_id").is_not_null())
+    for ids in blamed.group_by("family", "suspected_change_id").agg(pl.col("incident_id").unique())["incident_id"]:
+        heads = sorted({find(i) for i in ids}, key=lambda i: (opened[i], i))
+        for other in heads[1:]:
+            root[other] = heads[0]
+    return {incident: find(incident) for incident in opened if find(incident) != incident}
