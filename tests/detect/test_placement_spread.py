@@ -9,7 +9,7 @@ import polars as pl
 
 from pipelines.detect.cohorts import placement_spread_hits
 from pipelines.detect.config import detection_config
-from tests.fixtures.blank_warehouse import blank_warehouse
+from tests.fixtures.blank_warehouse import blank_warehouse, with_policy_change
 
 CHANGED_AT = datetime(2026, 3, 2, 10, 0)
 WINDOW = (CHANGED_AT - timedelta(hours=1), CHANGED_AT + timedelta(hours=1))
@@ -35,12 +35,8 @@ def _warehouse(
         rows.append((f"r1-{minute}", 0, "r1", at, at + timedelta(minutes=1), 1, "e1" if spreading else "p1"))
         rows.append((f"r2-{minute}", 0, "r2", at, at + timedelta(minutes=1), 1, "p2"))
     con.executemany("insert into intermediate.int_jobs__attempts values (?, ?, ?, ?, ?, ?, ?)", rows)
-    con.execute(
-        "create table staging.stg_changes__events as select 'chg-1' as change_id, ?::timestamp as changed_at, "
-        "'scheduler_policy' as change_type, 'placement policy' as component, 'pack' as from_version, "
-        "'spread' as to_version, ?::varchar as scope_region, null::varchar as scope_sku, "
-        "null::varchar as scope_team, null::varchar as scope_node_ids, 'placement policy' as description",
-        [CHANGED_AT, scope],
+    with_policy_change(
+        con, CHANGED_AT, "placement policy", from_version="pack", to_version="spread", scope_region=scope
     )
     return con
 

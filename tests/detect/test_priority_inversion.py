@@ -9,7 +9,7 @@ import polars as pl
 
 from pipelines.detect.cohorts import cohort_episodes, priority_inversion_hits
 from pipelines.detect.config import detection_config
-from tests.fixtures.blank_warehouse import blank_warehouse, with_policy_rule_tables
+from tests.fixtures.blank_warehouse import blank_warehouse, with_policy_change, with_policy_rule_tables
 
 CHANGED_AT = datetime(2026, 3, 2, 10, 0)
 WINDOW = (CHANGED_AT - timedelta(hours=2), CHANGED_AT + timedelta(minutes=10))
@@ -43,13 +43,7 @@ def _warehouse(
         con.execute("insert into staging.stg_scheduler__events values (?, 'submitted', ?, ?)", [f"j{i}", at, priority])
         # a job that ended reports the priority too, but an ended job queues nothing: never read
         con.execute("insert into staging.stg_scheduler__events values (?, 'ended', ?, 99)", [f"j{i}", at])
-    con.execute(
-        "create table staging.stg_changes__events as select 'chg-1' as change_id, ?::timestamp as changed_at, "
-        "'scheduler_policy' as change_type, 'priority weights' as component, null::varchar as from_version, "
-        "null::varchar as to_version, null::varchar as scope_region, null::varchar as scope_sku, "
-        "?::varchar as scope_team, null::varchar as scope_node_ids, 'batch priority raised' as description",
-        [CHANGED_AT, team],
-    )
+    with_policy_change(con, CHANGED_AT, "priority weights", scope_team=team, description="batch priority raised")
     return con
 
 

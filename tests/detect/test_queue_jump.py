@@ -10,7 +10,7 @@ import pytest
 
 from pipelines.detect.cohorts import cohort_episodes, queue_jump_hits
 from pipelines.detect.config import detection_config
-from tests.fixtures.blank_warehouse import blank_warehouse, with_policy_rule_tables
+from tests.fixtures.blank_warehouse import blank_warehouse, with_policy_change, with_policy_rule_tables
 
 CHANGED_AT = datetime(2026, 3, 2, 10, 0)
 WINDOW = (CHANGED_AT - timedelta(hours=2), CHANGED_AT + timedelta(minutes=10))
@@ -32,13 +32,7 @@ def _warehouse(jobs: list[tuple[str, datetime, datetime | None]], team: str | No
             con.execute(
                 "insert into intermediate.int_jobs__attempts (job_id, started_at) values (?, ?)", [f"j{i}", started]
             )
-    con.execute(
-        "create table staging.stg_changes__events as select 'chg-1' as change_id, ?::timestamp as changed_at, "
-        "'scheduler_policy' as change_type, 'priority weights' as component, null::varchar as from_version, "
-        "null::varchar as to_version, null::varchar as scope_region, null::varchar as scope_sku, "
-        "?::varchar as scope_team, null::varchar as scope_node_ids, 'batch priority raised' as description",
-        [CHANGED_AT, team],
-    )
+    with_policy_change(con, CHANGED_AT, "priority weights", scope_team=team, description="batch priority raised")
     return con
 
 
