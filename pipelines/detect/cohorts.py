@@ -427,16 +427,12 @@ def placement_spread_hits(con, found: pl.DataFrame, config: DetectionConfig, win
         if first > end:
             continue
         changed = pl.lit(True) if region is None else pl.col("region") == region
-        before = fetch(con, SPREAD_BEFORE, [at - timedelta(hours=1), at]).filter(pl.col("before_starts") >= least)
-        opening = fetch(con, SPREAD_FIRST, [at, min(end, at + timedelta(minutes=span_min)), int(least)])
+        opening_end = min(end, at + timedelta(minutes=span_min))
+        opening = fetch(con, SPREAD_OPENING, [at - timedelta(hours=1), opening_end, at, int(least)])
         before_mean = pl.col("before_leftover") / pl.col("before_starts")
-        opening = (
-            opening.filter(changed)
-            .join(before, on="region")
-            .filter(
-                (pl.col("first_mean") >= settings["spread_ratio"] * before_mean)
-                & (pl.col("first_mean") >= before_mean + settings["spread_margin_gpus"])
-            )
+        opening = opening.filter(changed & (pl.col("before_starts") >= least)).filter(
+            (pl.col("first_mean") >= settings["spread_ratio"] * before_mean)
+            & (pl.col("first_mean") >= before_mean + settings["spread_margin_gpus"])
         )
         if opening.is_empty():  # its first jobs were placed as before (or the hour before is not in the data)
             continue
@@ -491,15 +487,20 @@ placed as (
     select s.region, s.started_at, s.node_gpus - s.gpus - coalesce(b.busy, 0) as leftover
     from small s left join busy b using (job_id, attempt)
 )"""
-SPREAD_BEFORE = f"""
-with {SMALL_STARTS}
-select region, count(*) as before_starts, sum(leftover)::double as before_leftover from placed group by all
-"""
-SPREAD_FIRST = f"""
+SPREAD_OPENING = f"""
 with {SMALL_STARTS},
-ranked as (select *, row_number() over (partition by region order by started_at) as nth from placed)
-select region, avg(leftover) as first_mean, max(started_at) as first_until
-from ranked where nth <= $3 group by all having count(*) = $3
+before as (  -- the hour before the change ($3)
+    select region, count(*) as before_starts, sum(leftover)::double as before_leftover
+    from placed where started_at < $3 group by all
+),
+ranked as (
+    select *, row_number() over (partition by region order by started_at) as nth from placed where started_at >= $3
+),
+opening as (  -- the first $4 placements since it
+    select region, avg(leftover) as first_mean, max(started_at) as first_until
+    from ranked where nth <= $4 group by all having count(*) = $4
+)
+select * from before join opening using (region)
 """
 SPREAD_RECENT = f"""
 with {SMALL_STARTS},
