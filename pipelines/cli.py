@@ -5,17 +5,25 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
 DEFAULT_DATA = Path("data")
+WAIT_HELP = "seconds to wait for another writer to finish (default: GOODPUT_WRITER_WAIT or 240)"
+BUSY = 3  # the exit code of a writer that gave up waiting for another
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    from pipelines.warehouse import WriterBusy
+
     try:
         return args.handler(args)
+    except WriterBusy as error:
+        print(f"goodput {args.command}: {error}", file=sys.stderr)
+        return BUSY
     except (ValueError, RuntimeError, OSError) as error:  # our own errors carry a message a user can act on
         print(f"goodput {args.command}: {error}", file=sys.stderr)
         return 2
@@ -43,11 +51,25 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--landing", type=Path, required=True, help="landing folder (<source>/date=.../*.parquet)")
     build.add_argument("--db", type=Path, required=True, help="DuckDB file to build into")
     build.add_argument("--quiet", action="store_true", help="no progress bars")
+    build.add_argument("--wait", type=float, help=WAIT_HELP)
+    build.add_argument(
+        "--max-quarantined",
+        type=float,
+        help="share of a source's landed rows that may be quarantined before the build fails (default 0.1)",
+    )
     build.set_defaults(handler=_build)
 
     ingest = commands.add_parser("ingest", help="real exporter or scheduler output into landing Parquet")
-    ingest.add_argument("inputs", type=Path, nargs="+", metavar="FILE_OR_DIR", help="files, or folders of them")
-    ingest.add_argument("--format", required=True, help="dcgm, nvidia-smi, node-exporter, sacct, k8s or step-times")
+    ingest.add_argument("inputs", type=Path, nargs="*", metavar="FILE_OR_DIR", help="files, or folders of them")
+    ingest.add_argument("--format", help="dcgm, nvidia-smi, node-exporter, sacct, k8s or step-times")
+    ingest.add_argument(
+        "--from-prometheus", metavar="URL", help="read the exporters' series from a Prometheus server instead of files"
+    )
+    ingest.add_argument("--since", type=_timestamp, help="with --from-prometheus: start (or its watermark if later)")
+    ingest.add_argument("--until", type=_timestamp, help="with --from-prometheus: end (default: now)")
+    ingest.add_argument(
+        "--step", default="60s", help="with --from-prometheus: resolution, e.g. 60s or 1m (default 60s)"
+    )
     ingest.add_argument("--landing", type=Path, required=True, help="landing folder to write")
     ingest.add_argument("--at", type=_timestamp, help="scrape time for scrapes without one (default: file name/mtime)")
     ingest.add_argument("--region", default="default", help="region of the GPUs and nodes read (default: default)")
@@ -73,6 +95,12 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--to", dest="end", type=_timestamp, help="current window end (default: end of the data)")
     explain.add_argument("--baseline-from", dest="baseline_start", type=_timestamp, help="(default: 7 days before)")
     explain.add_argument("--baseline-to", dest="baseline_end", type=_timestamp, help="(default: the current start)")
+    explain.add_argument(
+        "--baseline",
+        choices=("week", "yesterday", "before"),
+        default="week",
+        help="week: the 7 days before; yesterday: the same hours a day earlier; before: as many hours just before",
+    )
     explain.add_argument(
         "--where", action="append", default=[], metavar="DIM=VALUE[,VALUE]", help="keep a slice (repeatable)"
     )
@@ -128,9 +156,22 @@ def _parser() -> argparse.ArgumentParser:
     stragglers.add_argument("--format", choices=("table", "json"), default="table")
     stragglers.set_defaults(handler=_stragglers)
 
+    exporter = commands.add_parser("exporter", help="serve goodput's KPIs as Prometheus metrics (/metrics)")
+    exporter.add_argument("--db", type=Path, default=DEFAULT_DATA / "goodput.duckdb", help="published warehouse")
+    exporter.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    exporter.add_argument("--port", type=int, default=9464, help="port (default 9464; 0 picks a free one)")
+    exporter.set_defaults(handler=_exporter)
+
+    monitoring = commands.add_parser(
+        "monitoring-config", help="Prometheus rules and a Grafana dashboard generated from metrics/*.yml"
+    )
+    monitoring.add_argument("--out", type=Path, default=Path("monitoring"), help="folder to write (default monitoring)")
+    monitoring.set_defaults(handler=_monitoring_config)
+
     tick = commands.add_parser("tick", help="one 5-minute tick: new data in, models updated, alerts judged and sent")
     tick.add_argument("--landing", type=Path, required=True, help="landing folder")
     tick.add_argument("--db", type=Path, required=True, help="DuckDB file")
+    tick.add_argument("--wait", type=float, help=WAIT_HELP)
     tick.set_defaults(handler=_tick)
 
     ack = commands.add_parser("ack", help="acknowledge a page so that it does not escalate")
@@ -178,19 +219,24 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from pipelines.orchestration.build import build
+    from datetime import UTC, datetime
 
-    started = time.perf_counter()
-    loads = build(args.landing, args.db, progress=not args.quiet)
+    from pipelines.orchestration.build import build, heavy_quarantine
+
+    started, since = time.perf_counter(), datetime.now(UTC).replace(tzinfo=None)
+    loads = build(args.landing, args.db, progress=not args.quiet, wait_s=getattr(args, "wait", None))
     _print_loads(loads, args.db, time.perf_counter() - started)
-    return 0 if all(load.reconciles for load in loads) else 1
+    errors = heavy_quarantine(loads, args.db, since, getattr(args, "max_quarantined", None))
+    for line in errors:
+        print(line, file=sys.stderr)
+    return 0 if all(load.reconciles for load in loads) and not errors else 1
 
 
 def _quality(args: argparse.Namespace) -> int:
     from pipelines.quality.report import latest_results, render
     from pipelines.quality.suites import run_suites
 
-    with _open_for_writing(args.db) as con:
+    with _writing(args.db, "goodput quality") as con:
         rows = run_suites(con)
         page = render(latest_results(con))
     args.out.mkdir(parents=True, exist_ok=True)
@@ -212,7 +258,7 @@ def _quality(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from pipelines.reports.run import write_all, write_report
 
-    with _open_for_writing(args.db) as con:
+    with _open(args.db) as con:
         if args.name == "all":
             written = write_all(con, args.out, args.start, args.end)
         else:
@@ -228,7 +274,7 @@ def _report(args: argparse.Namespace) -> int:
 def _campaign(args: argparse.Namespace) -> int:
     from pipelines.reports.campaigns import TABLE, activate, register_new
 
-    with _open_for_writing(args.db) as con:
+    with _writing(args.db, "goodput campaign") as con:
         register_new(con)
         if args.action != "list":
             if not args.team or not args.workload_class:
@@ -249,7 +295,7 @@ def _explain(args: argparse.Namespace) -> int:
         if not sep or not values:
             raise ValueError(f"--where {item!r}: expected DIM=VALUE or DIM=VALUE,VALUE")
         where.setdefault(name.strip(), []).extend(v.strip() for v in values.split(","))
-    tree = explain_db(args.db, args.start, args.end, args.baseline_start, args.baseline_end, where)
+    tree = explain_db(args.db, args.start, args.end, args.baseline_start, args.baseline_end, where, args.baseline)
     text = {"table": as_table, "json": as_json, "html": as_html}[args.format](tree)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -261,6 +307,10 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _ingest(args: argparse.Namespace) -> int:
+    if args.from_prometheus:
+        return _ingest_prometheus(args)
+    if not args.format or not args.inputs:
+        raise ValueError("give --format and FILE_OR_DIR, or --from-prometheus URL --since T")
     from pipelines.adapters.ingest import ingest
 
     summary = ingest(args.format, args.inputs, args.landing, at=args.at, region=args.region, node=args.node)
@@ -276,10 +326,41 @@ def _ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ingest_prometheus(args: argparse.Namespace) -> int:
+    from pipelines.adapters.prometheus_server import pull
+
+    if args.since is None:
+        raise ValueError("--from-prometheus needs --since (a later watermark of an earlier pull takes over)")
+    summary = pull(args.from_prometheus, args.landing, args.since, args.until, _duration(args.step), args.region)
+    rate = summary.samples / summary.seconds if summary.seconds else 0.0
+    print(
+        f"prometheus {summary.url}: {', '.join(summary.exporters) or 'no known exporter series'}; "
+        f"{summary.samples:,} samples in {summary.seconds:.1f} s ({rate:,.0f}/s); {summary.read:,} records read: "
+        f"{summary.read - summary.ignored - summary.quarantined:,} used, {summary.ignored:,} ignored, "
+        f"{summary.quarantined:,} quarantined"
+    )
+    for source, rows in sorted(summary.rows.items()):
+        print(f"  {source}: {rows:,} rows -> {args.landing / source}")
+    return 0
+
+
+def _duration(text: str):
+    from datetime import timedelta
+
+    units = {"s": 1, "m": 60, "h": 3600}
+    try:
+        seconds = float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
+    except (ValueError, IndexError):
+        raise ValueError(f"--step {text!r}: expected a duration like 60s, 1m or 15") from None
+    if seconds <= 0:
+        raise ValueError(f"--step {text!r}: must be positive")
+    return timedelta(seconds=seconds)
+
+
 def _run(args: argparse.Namespace) -> int:
     landing, db = args.data / "landing", args.data / "goodput.duckdb"
     code = _simulate(argparse.Namespace(scenario=args.scenario, out=landing, seed=None, days=None, quiet=args.quiet))
-    code = code or _build(argparse.Namespace(landing=landing, db=db, quiet=args.quiet))
+    code = code or _build(argparse.Namespace(landing=landing, db=db, quiet=args.quiet, wait=None, max_quarantined=None))
     if code == 0:
         _print_north_star(db)
         _print_open_alerts(db)
@@ -296,16 +377,30 @@ def _print_north_star(db: Path) -> None:
     _print_frame(query(factors, grain="day", db=db), "table")
 
 
-def _open(db: Path, read_only: bool = True):
+def _open(db: Path):
+    """The published warehouse, read-only: never blocked by a writer, never blocking one."""
     from pipelines.ingest.load import connect
 
     if not db.exists():
         raise ValueError(f"no warehouse at {db} (run `goodput build` first)")
-    return connect(db, read_only=read_only)
+    return connect(db, read_only=True)
 
 
-def _open_for_writing(db: Path):
-    return _open(db, read_only=False)
+@contextmanager
+def _writing(db: Path, what: str):
+    """The working file under the writer lock; what the command changed is published when it ends."""
+    from pipelines.ingest.load import connect
+    from pipelines.warehouse import Layout, writer_lock
+    from pipelines.warehouse.publish import TIMED_UNCHANGED, publish
+
+    layout = Layout.of(db)
+    if not db.exists() and not layout.work.exists():
+        raise ValueError(f"no warehouse at {db} (run `goodput build` first)")
+    with writer_lock(layout, what):
+        layout.adopt_legacy_file()
+        with connect(layout.work) as con:
+            yield con
+            publish(con, layout, TIMED_UNCHANGED)
 
 
 def _alerts(args: argparse.Namespace) -> int:
@@ -400,10 +495,30 @@ def _stragglers(args: argparse.Namespace) -> int:
     return 0
 
 
+def _exporter(args: argparse.Namespace) -> int:
+    from pipelines.monitoring.exporter import serve
+
+    if not args.db.exists():
+        raise ValueError(f"no warehouse at {args.db} (run `goodput build` first)")
+    try:
+        serve(args.db, args.host, args.port)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _monitoring_config(args: argparse.Namespace) -> int:
+    from pipelines.monitoring.config import write
+
+    for path in write(args.out):
+        print(f"wrote {path}")
+    return 0
+
+
 def _tick(args: argparse.Namespace) -> int:
     from pipelines.orchestration.tick import tick
 
-    print(", ".join(f"{k} {v}" for k, v in tick(args.landing, args.db).items()))
+    print(", ".join(f"{k} {v}" for k, v in tick(args.landing, args.db, wait_s=args.wait).items()))
     return 0
 
 
@@ -411,9 +526,8 @@ def _ack(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from pipelines.detect.routing import acknowledge
-    from pipelines.ingest.load import connect
 
-    with connect(args.db) as con:
+    with _writing(args.db, "goodput ack") as con:
         acknowledge(con, args.alert_id, args.by, datetime.now(UTC).replace(tzinfo=None))
     print(f"acknowledged {args.alert_id}")
     return 0

@@ -1,8 +1,10 @@
-"""The warehouse as a Dagster resource: where the DuckDB file and the landing folder are."""
+"""The warehouse as a Dagster resource: where the published DuckDB path and the landing folder are."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import duckdb
 from dagster import ConfigurableResource
 
 from pipelines.ingest.load import connect
+from pipelines.warehouse import Layout, writer_lock
 
 DEFAULT_DB = "data/goodput.duckdb"
 DEFAULT_LANDING = "data/landing"
@@ -17,7 +20,7 @@ DEFAULT_REPORTS = "data/reports"
 
 
 class Warehouse(ConfigurableResource):
-    """One DuckDB file (one writer at a time) fed from one landing folder."""
+    """One published warehouse (readers) and its working file (one writer at a time), fed from one landing folder."""
 
     db_path: str = os.environ.get("GOODPUT_DB", DEFAULT_DB)
     landing_dir: str = os.environ.get("GOODPUT_LANDING", DEFAULT_LANDING)
@@ -37,8 +40,22 @@ class Warehouse(ConfigurableResource):
     def lost_since(self) -> datetime | None:
         return datetime.fromisoformat(self.lost_from) if self.lost_from else None
 
-    def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-        return connect(self.db_path, read_only=read_only)
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The working file, under the writer lock (held once by a whole build or tick that runs this asset)."""
+        layout = Layout.of(self.db_path)
+        with writer_lock(layout, "dagster asset"):
+            layout.adopt_legacy_file()
+            layout.unpublished.touch()  # an asset may change any table: the next publish rewrites every part
+            con = connect(layout.work)
+            try:
+                yield con
+            finally:
+                con.close()
+
+    def read(self) -> duckdb.DuckDBPyConnection:
+        """The published snapshot, read-only: what readers (the report pages) see."""
+        return connect(self.db_path, read_only=True)
 
     @property
     def landing(self) -> Path:

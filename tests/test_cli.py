@@ -47,3 +47,25 @@ def test_a_bad_scenario_is_a_clear_error_not_a_traceback(tmp_path, capsys):
 def test_build_of_a_missing_landing_folder_is_a_clear_error(tmp_path, capsys):
     assert main(["build", "--landing", str(tmp_path / "nope"), "--db", str(tmp_path / "w.duckdb"), "--quiet"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_build_that_quarantines_much_of_a_source_fails_naming_it(tmp_path, capsys):
+    """The tiny fleet's GPU telemetry landed twice under another name: every second row is a duplicate key, half of
+    the source's landed rows go to quarantine, which is past the 10 % a build accepts."""
+    import shutil
+
+    from tests.fixtures.tiny_fleet import write_tiny_fleet
+
+    landing = tmp_path / "landing"
+    write_tiny_fleet(landing)
+    (original,) = (landing / "gpu_telemetry").rglob("*.parquet")
+    shutil.copy(original, original.with_name("again.parquet"))
+    db = tmp_path / "w.duckdb"
+    assert main(["build", "--landing", str(landing), "--db", str(db), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "error: gpu_telemetry: 50.0% of" in err and "landed rows quarantined (limit 10%)" in err
+    assert "top reasons: duplicate key" in err
+    with duckdb.connect(str(db), read_only=True) as con:  # nothing dropped: the rows wait in quarantine
+        assert con.execute("select count(*) from raw._quarantine where source = 'gpu_telemetry'").fetchone()[0] > 0
+    other = tmp_path / "w2.duckdb"  # a fresh build that allows it
+    assert main(["build", "--landing", str(landing), "--db", str(other), "--quiet", "--max-quarantined", "0.6"]) == 0

@@ -5,6 +5,7 @@ alert waiting there, never lost."""
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pipelines.catalog import table_exists
 from pipelines.detect.config import CONFIG_DIR, load_yaml
 from pipelines.detect.warehouse import fetch
+from pipelines.monitoring.alertmanager import sync as sync_alertmanager
 
 OUTBOX_DDL = """
 create table if not exists alerts.outbox (
@@ -36,6 +38,9 @@ class _Strict(BaseModel):
 
 class Channel(_Strict):
     url: str = ""
+    # webhook: a JSON POST per alert, escalated by goodput; alertmanager: every open alert posted to Alertmanager's
+    # /api/v2/alerts each tick (grouping, silences and escalation are then Alertmanager's)
+    type: Literal["webhook", "alertmanager"] = "webhook"
 
 
 class Routes(_Strict):
@@ -64,7 +69,12 @@ class RoutingConfig(_Strict):
 
 @cache
 def routing_config(path: Path = CONFIG_DIR / "routing.yml") -> RoutingConfig:
-    return load_yaml(path, RoutingConfig)
+    config = load_yaml(path, RoutingConfig)
+    url = os.environ.get("GOODPUT_ALERTMANAGER_URL", "")
+    for channel in config.channels.values():
+        if channel.type == "alertmanager" and not channel.url and url:
+            channel.url = url  # a deployment's Alertmanager, without editing the packaged file
+    return config
 
 
 def _payload(alert: dict, escalated: bool) -> str:
@@ -77,6 +87,8 @@ def _payload(alert: dict, escalated: bool) -> str:
 def _queue(con, alert: dict, channels: list[str], config: RoutingConfig, now: datetime, escalated=False) -> int:
     queued = 0
     for channel in channels:
+        if channel in config.channels and config.channels[channel].type == "alertmanager":
+            continue  # Alertmanager is told of every open alert each tick (see `deliver`), not through the outbox
         url = config.channels[channel].url if channel in config.channels else ""
         delivery_id = f"{alert['alert_id']}:{channel}"
         con.execute(
@@ -128,9 +140,25 @@ def deliver(
     now: datetime,
     config: RoutingConfig | None = None,
     send: Callable[[str, str, float], None] = post,
+    data_at: datetime | None = None,
 ) -> dict:
-    """Try every due delivery once; a failure is retried later with a doubled wait. Returns counts."""
+    """Try every due delivery once; a failure is retried later with a doubled wait. Then tell each Alertmanager
+    channel what is open at `data_at` (the data's end; default `now`). Returns counts."""
     config = config or routing_config()
+    counts = _deliver_webhooks(con, now, config, send)
+    for name, channel in config.channels.items():
+        if channel.type == "alertmanager" and channel.url and _routed(config, name):
+            synced = sync_alertmanager(con, name, channel.url, data_at or now, now, send, config.retry.timeout_s)
+            counts = {k: counts.get(k, 0) + synced.get(k, 0) for k in {*counts, *synced}}
+    return counts
+
+
+def _routed(config: RoutingConfig, channel: str) -> bool:
+    routes = config.routes
+    return channel in routes.ticket or any(channel in chain for chain in routes.page.values())
+
+
+def _deliver_webhooks(con, now: datetime, config: RoutingConfig, send) -> dict:
     con.execute("create schema if not exists alerts")
     con.execute(OUTBOX_DDL)
     due = fetch(

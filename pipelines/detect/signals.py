@@ -14,20 +14,15 @@ from pipelines.config import parse_span
 from pipelines.detect.config import DetectionConfig, Detector
 from pipelines.detect.episodes import episodes, next_tick
 from pipelines.detect.warehouse import fetch
+from pipelines.semantic.losses import ALERTABLE_FAMILIES, columns_by_family
 
 NODE_KEYS = ["node_id", "region", "sku"]
 REGION_KEYS = ["region"]
 CLASS_KEYS = ["region", "workload_class"]
 OUTAGE_EXPECTED_STARTS = 8  # silence this many expected starts long has odds of e^-8 by chance
-LOSS_FAMILIES = {  # goodput loss columns by the family that owns them
-    "hardware": ["loss_gpu_fault_gpu_min", "loss_compute_throttled_gpu_min"],
-    "scheduling": ["loss_idle_with_demand_gpu_min"],
-    "data_io": ["loss_dataloader_gpu_min"],
-    "network": ["loss_grad_sync_gpu_min"],
-    "software": ["loss_compute_slow_gpu_min", "loss_after_checkpoint_gpu_min", "loss_startup_gpu_min"],
-    "telemetry": ["loss_telemetry_gap_gpu_min", "loss_unobserved_gpu_min"],
-    "gaming": ["loss_no_progress_gpu_min"],
-}
+# goodput loss columns by the family that owns them: the one table of loss reasons, so that an alert names the family
+# `explain` gives the same loss (work lost after a checkpoint by the failure's cause, GPUs held idle as workload)
+LOSS_FAMILIES = columns_by_family(ALERTABLE_FAMILIES)
 
 
 def against_baseline(series: pl.DataFrame, keys: list[str], det: Detector, config: DetectionConfig) -> pl.DataFrame:

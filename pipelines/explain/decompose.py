@@ -20,6 +20,9 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from pipelines.semantic.losses import FAULT_FAMILIES
+from pipelines.semantic.losses import REASONS as LOSS_REASONS
+
 # factor -> (numerator, denominator) GPU-minute columns
 FACTORS = {
     "availability": ("healthy_gpu_min", "paid_gpu_min"),
@@ -27,32 +30,8 @@ FACTORS = {
     "retention": ("retained_gpu_min", "allocated_gpu_min"),
     "step_efficiency": ("productive_gpu_min", "retained_gpu_min"),
 }
-# reason -> (factor, family, loss column); work lost after a checkpoint is split by the family of the failure
-REASONS = {
-    "maintenance": ("availability", "planned", "loss_maintenance_gpu_min"),
-    "gpu_fault": ("availability", "hardware", "loss_gpu_fault_gpu_min"),
-    "unobserved": ("availability", "telemetry", "loss_unobserved_gpu_min"),
-    "idle_with_demand": ("allocation", "scheduling", "loss_idle_with_demand_gpu_min"),
-    "no_demand": ("allocation", "demand", "loss_no_demand_gpu_min"),
-    "lost_after_failure_hardware": ("retention", "hardware", "loss_failed_hardware_gpu_min"),
-    "lost_after_failure_software": ("retention", "software", "loss_failed_software_gpu_min"),
-    "lost_after_failure_network": ("retention", "network", "loss_failed_network_gpu_min"),
-    "lost_after_failure_data_io": ("retention", "data_io", "loss_failed_data_io_gpu_min"),
-    "lost_after_failure_scheduling": ("retention", "scheduling", "loss_failed_scheduling_gpu_min"),
-    "lost_after_failure_user": ("retention", "software", "loss_failed_user_gpu_min"),
-    "lost_after_failure_planned": ("retention", "planned", "loss_failed_planned_gpu_min"),
-    "startup": ("retention", "software", "loss_startup_gpu_min"),
-    "checkpoint": ("step_efficiency", "data_io", "loss_checkpoint_gpu_min"),
-    "dataloader": ("step_efficiency", "data_io", "loss_dataloader_gpu_min"),
-    "grad_sync": ("step_efficiency", "network", "loss_grad_sync_gpu_min"),
-    "compute_throttled": ("step_efficiency", "hardware", "loss_compute_throttled_gpu_min"),
-    "compute_slow": ("step_efficiency", "software", "loss_compute_slow_gpu_min"),
-    "other": ("step_efficiency", "software", "loss_other_gpu_min"),
-    "held_idle": ("step_efficiency", "software", "loss_held_idle_gpu_min"),
-    "telemetry_gap": ("step_efficiency", "telemetry", "loss_telemetry_gap_gpu_min"),
-    "no_progress": ("step_efficiency", "gaming", "loss_no_progress_gpu_min"),
-    "stalled": ("step_efficiency", "software", "loss_stalled_gpu_min"),
-}
+# reason -> (factor, family, loss column), from the one table of loss reasons
+REASONS = {r.reason: (r.factor, r.family, r.column) for r in LOSS_REASONS}
 DIMENSIONS = ("region", "sku", "node_id", "team", "workload_class", "model_type", "driver_version", "framework_version")
 MEASURES = sorted({c for pair in FACTORS.values() for c in pair} | {r[2] for r in REASONS.values()})
 TOP_SLICES = 5
@@ -140,11 +119,24 @@ def explain(baseline: pl.DataFrame, current: pl.DataFrame, dimensions: tuple[str
         "total_change": total,
         "factors": factors,
         "families": dict(sorted(families.items(), key=lambda kv: kv[1])),
+        # what broke apart from how the GPUs were used: fewer notebooks never hide a slower framework
+        "largest_fault_family": _largest_fault(families, excess),
+        "fault_families": {f: families[f] for f in sorted(families, key=families.get) if f in FAULT_FAMILIES},
+        "other_families": {f: families[f] for f in sorted(families, key=families.get) if f not in FAULT_FAMILIES},
         # GPU-hours lost beyond the baseline's rates, largest first: they add up to paid hours x the goodput drop
         "excess_gpu_hours": after["paid_gpu_min"] * (goodput["baseline"] - goodput["current"]) / 60,
         "families_excess_gpu_hours": dict(sorted(excess.items(), key=lambda kv: -kv[1])),
         "slices": _goodput_slices(baseline, current, total, dimensions),
     }
+
+
+def _largest_fault(families: dict[str, float], excess: dict[str, float]) -> dict | None:
+    """The fault family that lost the most log goodput against the baseline; None when none lost any."""
+    faults = [f for f in FAULT_FAMILIES if f in families]
+    worst = min(faults, key=families.get, default=None)
+    if worst is None or families[worst] >= 0:
+        return None
+    return {"family": worst, "change": families[worst], "excess_gpu_hours": excess[worst]}
 
 
 def _sums(frame: pl.DataFrame) -> dict[str, float]:

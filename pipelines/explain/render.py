@@ -29,6 +29,7 @@ def as_table(tree: dict, min_change: float = 0.0005) -> str:
         f"  current {windows['current'][0]} .. {windows['current'][1]}   "
         f"baseline {windows['baseline'][0]} .. {windows['baseline'][1]}"
         + (f"   where {tree['where']}" if tree.get("where") else ""),
+        fault_line(tree),
         "",
     ]
     for factor in tree["factors"]:
@@ -42,8 +43,10 @@ def as_table(tree: dict, min_change: float = 0.0005) -> str:
                     f"{pct(piece['change'])}      {piece['dimension']}={piece['value']} "
                     f"(mix {pct(piece['mix']).strip()}, rate {pct(piece['rate']).strip()})"
                 )
-    lines += ["", "by family:"]
-    lines += [f"{pct(change)}  {family}" for family, change in tree["families"].items() if abs(change) >= min_change]
+    lines += ["", "fault families (what broke):"]
+    lines += [f"{pct(c)}  {f}" for f, c in tree["fault_families"].items() if abs(c) >= min_change]
+    lines += ["", "other families (how the GPUs were used, demand, planned, gaming, telemetry):"]
+    lines += [f"{pct(c)}  {f}" for f, c in tree["other_families"].items() if abs(c) >= min_change]
     lines += ["", f"GPU-hours lost beyond the baseline's rates: {tree['excess_gpu_hours']:,.1f}, by family:"]
     lines += [
         f"{hours:+9.1f} h  {family}"
@@ -51,6 +54,17 @@ def as_table(tree: dict, min_change: float = 0.0005) -> str:
         if abs(hours) >= 0.05
     ]
     return "\n".join(lines)
+
+
+def fault_line(tree: dict) -> str:
+    """The largest fault family on its own line: what broke, apart from how the GPUs were used."""
+    worst = tree.get("largest_fault_family")
+    if worst is None:
+        return "largest fault family: none (no fault family lost goodput against the baseline)"
+    return (
+        f"largest fault family: {worst['family']} {100 * worst['change']:+.2f}% log goodput, "
+        f"{worst['excess_gpu_hours']:,.1f} GPU-h beyond the baseline"
+    )
 
 
 def as_html(tree: dict) -> str:
@@ -90,10 +104,16 @@ def as_figure(tree: dict, sunburst: bool = True) -> go.Figure:
     figure.add_trace(_reason_sunburst(factors) if sunburst else _reason_bars(factors), row=1, col=2)
     windows = tree["windows"]
     figure.update_layout(
-        title=f"goodput {tree['baseline_goodput']:.1%} (baseline {windows['baseline'][0]} .. {windows['baseline'][1]})"
-        f" -> {tree['current_goodput']:.1%} (current {windows['current'][0]} .. {windows['current'][1]})",
+        title={
+            "text": f"goodput {tree['baseline_goodput']:.1%} (baseline {windows['baseline'][0]} .. "
+            f"{windows['baseline'][1]}) -> {tree['current_goodput']:.1%} (current {windows['current'][0]} .. "
+            f"{windows['current'][1]})<br><sup>{fault_line(tree)}</sup>",
+            "y": 0.97,
+            "yanchor": "top",
+        },
+        margin={"t": 130},  # the title and subplot titles sit below Plotly's toolbar, not under it
         showlegend=False,
-        height=620,
+        height=660,
     )
     return figure
 

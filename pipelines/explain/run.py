@@ -19,6 +19,7 @@ def explain_db(
     baseline_start: datetime | None = None,
     baseline_end: datetime | None = None,
     where: dict[str, list[str]] | None = None,
+    baseline: str = "week",
 ) -> dict:
     """The explain tree for two windows of the warehouse (defaults: the last 24 h against the 7 days before)."""
     where = where or {}
@@ -26,7 +27,7 @@ def explain_db(
         raise FileNotFoundError(f"{db}: no such warehouse (build one with goodput build or goodput run)")
     check_where(where)
     with connect(db, read_only=True) as con:
-        return explain_con(con, start, end, baseline_start, baseline_end, where)
+        return explain_con(con, start, end, baseline_start, baseline_end, where, baseline)
 
 
 def explain_con(
@@ -36,10 +37,11 @@ def explain_con(
     baseline_start: datetime | None = None,
     baseline_end: datetime | None = None,
     where: dict[str, list[str]] | None = None,
+    baseline: str = "week",
 ) -> dict:
     """The same tree on an open connection (the war-room report explains its incident window this way)."""
     where = where or {}
-    current, baseline = resolve(con, start, end, baseline_start, baseline_end)
+    current, baseline = resolve(con, start, end, baseline_start, baseline_end, baseline)
     # a dimension the filter pins to one value has one slice, which is all of it: not worth naming
     dimensions = tuple(d for d in DIMENSIONS if len(where.get(d, [])) != 1)
     tree = explain(read_window(con, baseline, where), read_window(con, current, where), dimensions)

@@ -25,15 +25,24 @@ def data_span(con: duckdb.DuckDBPyConnection) -> tuple[datetime, datetime]:
     return start, end
 
 
+BASELINES = ("week", "yesterday", "before")
+DAY = timedelta(days=1)
+
+
 def resolve(
     con: duckdb.DuckDBPyConnection,
     start: datetime | None,
     end: datetime | None,
     baseline_start: datetime | None,
     baseline_end: datetime | None,
+    baseline: str = "week",
 ) -> tuple[tuple[datetime, datetime], tuple[datetime, datetime]]:
     """Defaults: the current window is the last 24 h of data (the later half when there are less than two days);
-    the baseline the 7 days before it, or what exists of them."""
+    the baseline (`baseline`) the 7 days before it, or what exists of them (`week`), the same hours a day earlier
+    (`yesterday`) or as many hours just before (`before`), as on-call asks after a page. An explicit baseline
+    start or end wins."""
+    if baseline not in BASELINES:
+        raise ExplainError(f"unknown baseline {baseline!r} (valid: {', '.join(BASELINES)})")
     first, last = data_span(con)
     end = end or last
     if start is None and end - first < 2 * BUCKET:
@@ -44,6 +53,11 @@ def resolve(
     if start is None:  # on a bucket's edge, so that each window holds whole buckets
         start = end - DEFAULT_CURRENT if end - first >= 2 * DEFAULT_CURRENT else first + (end - first) // 2
         start = first + ((start - first) // BUCKET) * BUCKET
+    length = end - start
+    if baseline == "yesterday":
+        baseline_start, baseline_end = baseline_start or start - DAY, baseline_end or end - DAY
+    elif baseline == "before":
+        baseline_start, baseline_end = baseline_start or start - length, baseline_end or start
     baseline_end = baseline_end or start
     baseline_start = baseline_start or max(first, baseline_end - DEFAULT_BASELINE)
     for name, (a, b) in (("current", (start, end)), ("baseline", (baseline_start, baseline_end))):

@@ -140,11 +140,12 @@ def load_source(
     """Load every new or replaced landing file of one source; never raises for bad data."""
     ensure_raw_schema(con, [source, *(SOURCES[ref.source] for ref in source.references)])
     now = now or datetime.now(UTC).replace(tzinfo=None)
-    # files are known by their absolute path: the same landing named another way (relative, through a link) must not
-    # load every file again, which would quarantine all of their rows as duplicates
+    # files are known by their place in the landing (<source>/<partition>/<file>): the same landing named another way
+    # (relative, through a link), moved or copied must not load every file again, which would quarantine all of
+    # their rows as duplicates
     landing = Path(landing).resolve()
     known = {
-        str(Path(file).resolve()): (file, size, modified, digest)  # and the name it was stored under
+        _landing_key(file, source.name): (file, size, modified, digest)  # and the name it was stored under
         for file, size, modified, digest in con.execute(
             f"select file, size_bytes, modified_ns, content_hash from {MANIFEST} where source = ?", [source.name]
         ).fetchall()
@@ -153,7 +154,7 @@ def load_source(
     for path in landing_files(landing, source):
         report.files_seen += 1
         stat = path.stat()
-        seen = known.get(str(path))
+        seen = known.get(_landing_key(str(path), source.name))
         if seen and seen[1:3] == (stat.st_size, stat.st_mtime_ns):
             report.files_skipped += 1
             continue
@@ -189,6 +190,13 @@ def load_source(
         con.execute("commit")
         report.results.append(result)
     return report
+
+
+def _landing_key(file: str, source: str) -> str:
+    """A landing file's place under its source's folder, whatever the landing's own path."""
+    parts = Path(file).parts
+    found = [i for i, part in enumerate(parts) if part == source]
+    return "/".join(parts[found[-1] :]) if found else str(Path(file).resolve())
 
 
 def _content_hash(path: Path) -> str:
@@ -299,3 +307,14 @@ def load_adapter_quarantine(con: duckdb.DuckDBPyConnection, landing: Path, now: 
         con.execute("commit")
         added += rows
     return added
+
+
+def top_quarantine_reasons(
+    con: duckdb.DuckDBPyConnection, source: str, since: datetime, limit: int = 3
+) -> list[tuple[str, int]]:
+    """The commonest reasons a source's rows were quarantined since a time, most frequent first."""
+    return con.execute(
+        f"select reason, count(*) as n from {QUARANTINE} where source = ? and quarantined_at >= ? "
+        "group by reason order by n desc, reason limit ?",
+        [source, since, limit],
+    ).fetchall()

@@ -3,30 +3,47 @@ dependency order, so a progress bar can follow) and report what was loaded."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 from dagster import AssetKey, DagsterInstance, materialize
 from tqdm import tqdm
 
+from pipelines.catalog import table_exists
 from pipelines.contracts import SOURCES
 from pipelines.detect.assets import DETECTION_ASSETS
 from pipelines.detect.store import detect
 from pipelines.ingest.assets import RAW_ASSETS, RECONCILES
-from pipelines.ingest.load import load_adapter_quarantine, load_source, reconciliation
+from pipelines.ingest.load import (
+    connect,
+    load_adapter_quarantine,
+    load_source,
+    reconciliation,
+    top_quarantine_reasons,
+)
 from pipelines.modeling.assets import MODEL_ASSETS
 from pipelines.modeling.project import build_order as model_order
 from pipelines.modeling.project import load_project
-from pipelines.modeling.runner import restatement_window, run_model
+from pipelines.modeling.runner import Restatement, restatement_window, run_model
 from pipelines.quality.checks import QUALITY_CHECKS
 from pipelines.reports.assets import REPORT_CHECKS
+from pipelines.reports.campaigns import register_new
 from pipelines.resources import Warehouse
+from pipelines.warehouse import Layout, writer_lock
+from pipelines.warehouse.publish import Published, publish
 
 ALL_ASSETS = [*RAW_ASSETS, *MODEL_ASSETS, *DETECTION_ASSETS, *QUALITY_CHECKS, *REPORT_CHECKS]
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+# a build that quarantined more than this share of a source's landed rows (and at least MIN rows) is an error: the
+# rows stay quarantined, but the warehouse no longer describes the fleet the source describes
+MAX_QUARANTINED_SHARE = float(os.environ.get("GOODPUT_MAX_QUARANTINED_SHARE", "0.1"))
+MIN_QUARANTINED_ROWS = 10
 
 
 class BuildError(RuntimeError):
@@ -44,6 +61,24 @@ class SourceLoad:
     total_rows: int
     unreadable: list[dict]
     reconciles: bool
+
+
+def heavy_quarantine(loads: list[SourceLoad], db: str | Path, since: datetime, limit: float | None = None) -> list[str]:
+    """One line per source whose load quarantined more than the allowed share of its rows, with the top reasons."""
+    limit = MAX_QUARANTINED_SHARE if limit is None else limit
+    heavy = [x for x in loads if x.quarantined >= MIN_QUARANTINED_ROWS and x.quarantined > limit * x.landed]
+    if not heavy:
+        return []
+    lines = []
+    with connect(db, read_only=True) as con:
+        for load in heavy:
+            reasons = top_quarantine_reasons(con, load.source, since)
+            listed = "; ".join(f"{reason} ({count:,})" for reason, count in reasons)
+            lines.append(
+                f"error: {load.source}: {load.quarantined / load.landed:.1%} of {load.landed:,} landed rows "
+                f"quarantined (limit {limit:.0%}); top reasons: {listed}"
+            )
+    return lines
 
 
 def build_order() -> list[str]:
@@ -64,12 +99,26 @@ def build(
     progress: bool = True,
     models: bool = True,
     window: tuple[datetime, datetime] | None = None,
+    wait_s: float | None = None,
 ) -> list[SourceLoad]:
     """Load every source, then (unless models=False) run every SQL model, each as its Dagster asset: a full
-    rebuild, or with a window an incremental run that recomputes only that time range of the big facts."""
+    rebuild, or with a window an incremental run that recomputes only that time range of the big facts. The writer
+    lock is held throughout; the result is published for readers at `db` once everything succeeded."""
     landing = Path(landing)
     if not landing.is_dir():
         raise BuildError(f"landing folder {landing} does not exist")
+    layout = Layout.of(db)
+    with writer_lock(layout, "goodput build", wait_s):
+        layout.adopt_legacy_file()
+        loads, restated, loaded_since = _build_locked(landing, db, progress, models, window)
+        with tqdm(total=1, desc="publishing", disable=not progress) as bar:
+            with connect(layout.work) as con:
+                publish_working(con, layout, None if restated is None else restated, loaded_since)
+            bar.update()
+    return loads
+
+
+def _build_locked(landing: Path, db, progress: bool, models: bool, window):
     warehouse = Warehouse(db_path=str(db), landing_dir=str(landing))
     instance = DagsterInstance.ephemeral()
     # one in-process run loads every source (Dagster orders inventory before the telemetry checked against it)
@@ -81,6 +130,7 @@ def build(
     loads = [_summary(name, result) for name in names]
     with warehouse.connect() as con:
         load_adapter_quarantine(con, landing)
+    restated = None
     if window is not None:
         with warehouse.connect() as con:
             restated = restatement_window(con, window, loaded_since)
@@ -101,13 +151,45 @@ def build(
         with tqdm(total=1, desc="detecting", disable=not progress) as bar:
             _materialize([asset.key for asset in DETECTION_ASSETS], warehouse, instance)
             bar.update()
-    return loads
+    return loads, restated, loaded_since
 
 
-def update(con: duckdb.DuckDBPyConnection, landing: str | Path, window: tuple[datetime, datetime]) -> list[SourceLoad]:
+def publish_working(
+    con: duckdb.DuckDBPyConnection,
+    layout: Layout,
+    restated: Restatement | None,
+    loaded_since: datetime | None,
+) -> Published:
+    """Register new campaigns (readers cannot write), then publish: only what changed since `restated` began, or
+    everything when it is None (a full build)."""
+    if table_exists(con, "staging", "stg_jobs__submissions"):
+        register_new(con)
+    changed_from = None
+    if restated is not None:
+        changed_from = min(t for t in (restated.window[0], restated.lost_from) if t is not None)
+    return publish(con, layout, changed_from, data_end=data_end(con), load_started_at=loaded_since)
+
+
+def data_end(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    """Where the GPU telemetry ends: the next tick starts there."""
+    if not table_exists(con, "staging", "stg_gpu_telemetry__minutes"):
+        return None
+    return con.execute("select max(minute_at) + interval 1 minute from staging.stg_gpu_telemetry__minutes").fetchall()[
+        0
+    ][0]
+
+
+def update(
+    con: duckdb.DuckDBPyConnection,
+    landing: str | Path,
+    window: tuple[datetime, datetime],
+    loaded_after: datetime | None = None,
+) -> tuple[list[SourceLoad], Restatement, datetime]:
     """The tick's update: the same functions the raw, model and detection assets call, in the order Dagster gives
     them, on the tick's one connection. The tick is already a Dagster job; launching a run per asset inside it would
-    cost about four seconds of a five-second budget in run and event bookkeeping."""
+    cost about four seconds of a five-second budget in run and event bookkeeping. `loaded_after`: when the last
+    published tick loaded, so that rows a killed tick loaded since count as new (returns the loads, what was
+    restated and this load's time)."""
     landing = Path(landing)
     if not landing.is_dir():
         raise BuildError(f"landing folder {landing} does not exist")
@@ -131,12 +213,13 @@ def update(con: duckdb.DuckDBPyConnection, landing: str | Path, window: tuple[da
             )
         )
     load_adapter_quarantine(con, landing)
-    restated = restatement_window(con, window, loaded_since)
+    new_since = loaded_since if loaded_after is None else min(loaded_since, loaded_after + timedelta(microseconds=1))
+    restated = restatement_window(con, window, new_since)
     project = load_project()
     for name in model_order(project):
         run_model(con, project[name], restated.window, count_views=False, lost_from=restated.lost_from)
     detect(con, until=restated.window[1], since=restated.lost_from or restated.window[0])  # lost_from is earlier
-    return loads
+    return loads, restated, loaded_since
 
 
 def _clock() -> datetime:

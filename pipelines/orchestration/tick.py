@@ -1,6 +1,7 @@
 """The 5-minute tick: load what is new, recompute the incremental models over the new time range, re-judge the
 recent alerts, queue pages and tickets and deliver what the webhooks accept. The Dagster schedule runs it every five
-minutes and the sensor whenever new landing files appear; `goodput tick` runs it by hand."""
+minutes and the sensor whenever new landing files appear; `goodput tick` runs it by hand. Readers see its result
+only once it has published: a tick never shows half of itself."""
 
 from __future__ import annotations
 
@@ -19,41 +20,50 @@ from dagster import (
     sensor,
 )
 
-from pipelines.catalog import table_exists
 from pipelines.detect.routing import deliver, enqueue
-from pipelines.detect.warehouse import fetch
 from pipelines.ingest.load import connect
-from pipelines.orchestration.build import build, update
+from pipelines.orchestration.build import build, data_end, publish_working, update
 from pipelines.resources import Warehouse
+from pipelines.warehouse import Layout, writer_lock
+from pipelines.warehouse.publish import TIMED_UNCHANGED, current_manifest, publish
 
 FAR = timedelta(days=3650)
 
 
-def _data_end(con) -> datetime | None:
-    if not table_exists(con, "staging", "stg_gpu_telemetry__minutes"):
-        return None
-    return fetch(con, "select max(minute_at) + interval 1 minute as e from staging.stg_gpu_telemetry__minutes")["e"][0]
+def tick(landing: str | Path, db: str | Path, progress: bool = False, wait_s: float | None = None) -> dict:
+    """One tick on one connection to the working file (each open costs about 50 ms of the five-second budget),
+    under the writer lock, published for readers at the end; a first tick on an empty warehouse is a full build.
+    It starts where the last published tick ended, so a tick killed midway is simply done again."""
+    layout = Layout.of(db)
+    with writer_lock(layout, "goodput tick", wait_s):
+        layout.adopt_legacy_file()
+        manifest = current_manifest(layout)
+        if layout.work.exists() and manifest is not None:
+            with connect(layout.work) as con:
+                before = _published_time(manifest, "data_end") or data_end(con)
+                if before is not None:
+                    loaded_after = _published_time(manifest, "load_started_at")
+                    loads, restated, loaded_since = update(con, landing, (before, before + FAR), loaded_after)
+                    result = _finish(con, loads, before)
+                    published = publish_working(con, layout, restated, loaded_since)
+                    return {**result, "published": published.generation, "publish_s": round(published.seconds, 2)}
+        loads = build(landing, db, progress=progress)
+        with connect(layout.work) as con:
+            result = _finish(con, loads, None)
+            published = publish(con, layout, TIMED_UNCHANGED)  # the outbox changed
+        return {**result, "published": published.generation, "publish_s": round(published.seconds, 2)}
 
 
-def tick(landing: str | Path, db: str | Path, progress: bool = False) -> dict:
-    """One tick on one connection (each open of the warehouse costs about 50 ms of the five-second budget); a first
-    tick on an empty warehouse is a full build."""
-    db = Path(db)
-    if db.exists():
-        with connect(db) as con:
-            before = _data_end(con)
-            if before is not None:
-                return _finish(con, update(con, landing, (before, before + FAR)), before)
-    loads = build(landing, db, progress=progress)
-    with connect(db) as con:
-        return _finish(con, loads, None)
+def _published_time(manifest: dict, key: str) -> datetime | None:
+    value = manifest.get(key)
+    return datetime.fromisoformat(value) if value else None
 
 
 def _finish(con, loads: list, before: datetime | None) -> dict:
     """Queue the pages and tickets the new data raised and deliver what the webhooks accept."""
-    after = _data_end(con) or before
+    after = data_end(con) or before
     queued = enqueue(con, after, before or after - timedelta(minutes=5)) if after else 0
-    sent = deliver(con, datetime.now(UTC).replace(tzinfo=None))
+    sent = deliver(con, datetime.now(UTC).replace(tzinfo=None), data_at=after)
     return {"new_rows": sum(x.accepted for x in loads), "data_end": after, "queued": queued, **sent}
 
 

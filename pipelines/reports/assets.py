@@ -45,7 +45,7 @@ READS = (
     description="The finance, cluster-health, war-room and progress pages and their index (self-contained HTML).",
 )
 def report_pages(warehouse: Warehouse) -> MaterializeResult:
-    with warehouse.connect() as con:
+    with warehouse.read() as con:
         written = write_all(con, Path(warehouse.reports_dir))
     return MaterializeResult(
         metadata={
@@ -61,7 +61,7 @@ def report_pages(warehouse: Warehouse) -> MaterializeResult:
     description="Warns while jobs reach the scheduler with no metadata, so no team or workload class.",
 )
 def no_unclassified_jobs(warehouse: Warehouse) -> AssetCheckResult:
-    with warehouse.connect(read_only=True) as con:
+    with warehouse.connect() as con:
         rows = con.execute(
             "select count(*), list(job_id order by first_seen_at desc)[1:10] from marts.fct_jobs__unclassified"
         ).fetchall()

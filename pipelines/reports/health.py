@@ -14,9 +14,11 @@ from plotly.subplots import make_subplots
 from pipelines.reports.data import Window, frame
 from pipelines.reports.marks import mark_window
 from pipelines.reports.page import Page, table_html
+from pipelines.semantic.losses import FAULT_FAMILIES
 from pipelines.semantic.query import query
 
-FAMILIES = ("hardware", "software", "scheduling", "data_io", "network")
+# the five fault families, then how the GPUs were used (a goodput drop from GPUs held idle), apart
+FAMILIES = (*FAULT_FAMILIES, "workload")
 FACTORS = ["goodput", "availability", "allocation", "retention", "step_efficiency"]
 # a request used below this share is over-provisioned, above the second share under-provisioned
 SIZING_BANDS = (0.5, 0.95)

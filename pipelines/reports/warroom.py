@@ -37,9 +37,10 @@ def incident_window(con: duckdb.DuckDBPyConnection, start: datetime | None, end:
         con,
         # goodput where there was work to do, per region: idle for want of demand (nights, weekends) and planned
         # maintenance are no incident, and a regional one would drown in the fleet's average
-        "select region, bucket_at, sum(productive_gpu_min) / nullif(sum(paid_gpu_min - loss_no_demand_gpu_min "
+        "select region, bucket_at, sum(productive_gpu_min)::double as productive, sum(paid_gpu_min)::double as paid, "
+        "sum(productive_gpu_min) / nullif(sum(paid_gpu_min - loss_no_demand_gpu_min "
         "- loss_maintenance_gpu_min), 0) as goodput from marts.fct_goodput__5min "
-        "group by all order by region, bucket_at",
+        "group by region, bucket_at order by region, bucket_at",
     )
     # a full day of baseline where the data allows, so that the fleet filling up on the first morning is no drop
     history = 288 if span.hours >= 36 else 72
@@ -50,19 +51,45 @@ def incident_window(con: duckdb.DuckDBPyConnection, start: datetime | None, end:
         )
         .with_columns((pl.col("baseline") - pl.col("smoothed")).alias("drop"))
     )
-    worst = drops.filter(pl.col("drop").is_not_null()).sort("drop", descending=True).head(1)
-    if worst.is_empty() or worst["drop"][0] < MIN_DROP:
-        return Window(max(span.start, span.end - timedelta(hours=6)), span.end)
-    region, at, peak = worst["region"][0], worst["bucket_at"][0], worst["drop"][0]
+    candidates = drops.filter(pl.col("drop") >= MIN_DROP).sort("drop", descending=True)
+    tried: list[Window] = []
+    for region, at, peak in candidates.select("region", "bucket_at", "drop").head(MAX_CANDIDATES).iter_rows():
+        if any(w.region == region and w.start <= at < w.end for w in tried):
+            continue  # a bucket of a window already judged
+        window = _run_around(drops, region, at, peak, span)
+        tried.append(window)
+        if _is_a_drop(series, window):
+            return window
+    return Window(max(span.start, span.end - timedelta(hours=6)), span.end)
+
+
+MAX_CANDIDATES = 200  # buckets of the largest drops looked at before falling back to the last six hours
+
+
+def _run_around(drops: pl.DataFrame, region: str, at: datetime, peak: float, span) -> Window:
+    """The contiguous run of buckets around `at` where the drop stays above half its peak, an hour each side."""
     inside = drops.filter(pl.col("region") == region).with_columns(
         (pl.col("drop") >= peak / 2).fill_null(False).alias("inside")
     )
-    # the contiguous run of buckets around the worst one where the drop stays above half its peak
     runs = inside.with_columns((pl.col("inside") != pl.col("inside").shift(1)).fill_null(True).cum_sum().alias("run"))
     run_id = runs.filter(pl.col("bucket_at") == at)["run"][0]
     run = runs.filter(pl.col("run") == run_id)
     first, last = run["bucket_at"].min(), run["bucket_at"].max() + timedelta(minutes=5)
     return Window(max(span.start, first - PAD), min(span.end, last + PAD), region)
+
+
+def _is_a_drop(series: pl.DataFrame, window: Window) -> bool:
+    """Whether the window's goodput (productive over paid, as the page's `explain` reads it) is below the 24 hours
+    before it in the same region: a dip of demand-adjusted goodput can still be a rise of goodput itself."""
+    mine = series.filter(pl.col("region") == window.region)
+
+    def goodput(start: datetime, end: datetime) -> float | None:
+        part = mine.filter((pl.col("bucket_at") >= start) & (pl.col("bucket_at") < end))
+        paid = part["paid"].sum()
+        return part["productive"].sum() / paid if paid else None
+
+    now, before = goodput(window.start, window.end), goodput(window.start - timedelta(hours=24), window.start)
+    return now is not None and before is not None and now < before
 
 
 def build(con: duckdb.DuckDBPyConnection, window: Window) -> Page:

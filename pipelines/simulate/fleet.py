@@ -17,7 +17,17 @@ from pipelines.contracts.sources import INVENTORY
 from pipelines.simulate.scenario import FleetSpec
 
 NODES_PER_RACK = 4
-REGION_CODES = {"us-east": "use", "eu-west": "euw"}
+
+
+def region_codes(regions: list[str]) -> list[str]:
+    """Short, readable, distinct prefixes for node ids: the first part of the name and the first letter of each
+    alphabetic part after it, numbers kept whole (us-east -> use, eu-west-1 -> euw1, ap-south -> aps); the whole
+    name, lowercased, for regions whose short codes would collide."""
+    short = []
+    for region in regions:
+        first, *rest = region.lower().split("-")
+        short.append(first + "".join(part if part.isdigit() else part[:1] for part in rest))
+    return [code if short.count(code) == 1 else region.lower() for code, region in zip(short, regions, strict=True)]
 
 
 @cache
@@ -106,14 +116,17 @@ def build_fleet(spec: FleetSpec) -> Fleet:
         members = np.flatnonzero(node_sku == sku)
         rank[members] = np.arange(len(members))
     node_region = rank % len(spec.regions)
+    if len(np.unique(node_region)) < len(spec.regions):  # few nodes per SKU: deal all nodes in turn instead
+        node_region = np.arange(n_nodes) % len(spec.regions)
     order = np.lexsort((np.arange(n_nodes), node_region))
     sizes, node_sku, node_region = sizes[order], node_sku[order], node_region[order]
     node_ids, racks = [], []
     per_region = {r: 0 for r in range(len(spec.regions))}
+    codes = region_codes(list(spec.regions))
     for region in node_region:
         k = per_region[region]
         per_region[region] += 1
-        code = REGION_CODES.get(spec.regions[region], spec.regions[region][:3])
+        code = codes[region]
         node_ids.append(f"{code}-n{k:03d}")
         racks.append(f"{code}-r{k // NODES_PER_RACK:02d}")
     gpu_node = np.repeat(np.arange(n_nodes), sizes)

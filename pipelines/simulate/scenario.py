@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipelines.config import parse_span, read_yaml
 
@@ -27,6 +28,7 @@ INCIDENT_FAMILIES: dict[str, str] = {
 }
 PAGING_FAMILIES = frozenset({"hardware", "software", "scheduling", "data_io", "network"})
 DEFAULT_REGIONS = ("us-east", "eu-west")
+REGION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
 
 
 class ScenarioError(ValueError):
@@ -96,6 +98,27 @@ class FleetSpec(BaseModel):
     gpus: int = Field(default=1200, ge=2, le=200_000)
     nodes: int = Field(default=80, ge=1, le=20_000)
     regions: list[str] = Field(default_factory=lambda: list(DEFAULT_REGIONS), min_length=1)
+
+    @field_validator("regions")
+    @classmethod
+    def _distinct_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not REGION_NAME.fullmatch(name):
+                raise ValueError(f"'{name}' is not a region name (letters, digits and dashes, starting with a letter)")
+        lowered = [name.lower() for name in value]
+        repeated = sorted({name for name in value if lowered.count(name.lower()) > 1})
+        if repeated:
+            raise ValueError(f"region {', '.join(repeated)} listed twice")
+        return value
+
+    @model_validator(mode="after")
+    def _can_be_laid_out(self) -> FleetSpec:
+        if self.nodes < len(self.regions):
+            regions = len(self.regions)
+            raise ValueError(f"nodes: {self.nodes} node(s) cannot cover {regions} regions (one at least each)")
+        if self.gpus < self.nodes:
+            raise ValueError(f"gpus: {self.gpus} GPU(s) cannot fill {self.nodes} nodes (one at least each)")
+        return self
 
 
 class Scenario(BaseModel):

@@ -234,3 +234,18 @@ def test_the_same_landing_named_another_way_loads_nothing_again(tmp_path, con, m
     again = load(con, Path(tmp_path.name), "gpu_telemetry")
     assert again.results == [] and again.files_skipped == 1
     assert con.execute("select count(*) from raw._quarantine").fetchone()[0] == 0
+
+
+def test_a_moved_landing_loads_nothing_again(tmp_path):
+    """Files are known by their place in the landing: a landing copied to a bigger disk and built again into the
+    same warehouse skips every file, instead of quarantining all of its rows as duplicates."""
+    import shutil
+
+    from pipelines.orchestration.build import build
+    from tests.fixtures.tiny_fleet import write_tiny_fleet
+
+    write_tiny_fleet(tmp_path / "landing")
+    build(tmp_path / "landing", tmp_path / "w.duckdb", progress=False, models=False)
+    shutil.copytree(tmp_path / "landing", tmp_path / "moved")
+    loads = build(tmp_path / "moved", tmp_path / "w.duckdb", progress=False, models=False)
+    assert all(x.new_files == 0 and x.quarantined == 0 for x in loads) and sum(x.skipped_files for x in loads) > 0

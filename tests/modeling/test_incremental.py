@@ -9,13 +9,14 @@ from pipelines.ingest.load import connect
 from pipelines.modeling.project import build_order, load_project
 from pipelines.modeling.runner import FULL_WINDOW, aligned, restatement_window, run_model
 from pipelines.orchestration.build import build
+from pipelines.warehouse.layout import working_path
 
 MODELS = load_project()
 INCREMENTAL = [name for name, m in MODELS.items() if m.incremental]
 
 
 def run_all(db, windows):
-    con = connect(db)
+    con = connect(working_path(db))  # models run where writers write
     for window in windows:
         restated = restatement_window(con, window) if window else None  # as a tick restates
         for name in build_order(MODELS):
@@ -36,8 +37,8 @@ def full_and_incremental(tmp_path_factory, landing):
     cuts = [FULL_WINDOW[0], datetime(2026, 3, 2, 9, 7), datetime(2026, 3, 2, 17, 42), FULL_WINDOW[1]]
     run_all(root / "ticks.duckdb", list(zip(cuts, cuts[1:], strict=False)))
     con = duckdb.connect()
-    con.execute(f"attach '{root / 'full.duckdb'}' as full_db (read_only)")
-    con.execute(f"attach '{root / 'ticks.duckdb'}' as ticks_db (read_only)")
+    con.execute(f"attach '{working_path(root / 'full.duckdb')}' as full_db (read_only)")
+    con.execute(f"attach '{working_path(root / 'ticks.duckdb')}' as ticks_db (read_only)")
     yield con
     con.close()
 
@@ -226,8 +227,8 @@ def test_a_full_build_in_hourly_windows_gives_the_rows_of_one_statement(tmp_path
     monkeypatch.setattr(runner, "FULL_BUILD_CHUNK", timedelta(days=10000))
     run_all(tmp_path / "whole.duckdb", [None])
     con = duckdb.connect()
-    con.execute(f"attach '{tmp_path / 'chunked.duckdb'}' as a (read_only)")
-    con.execute(f"attach '{tmp_path / 'whole.duckdb'}' as b (read_only)")
+    con.execute(f"attach '{working_path(tmp_path / 'chunked.duckdb')}' as a (read_only)")
+    con.execute(f"attach '{working_path(tmp_path / 'whole.duckdb')}' as b (read_only)")
     for table in INCREMENTAL:
         if "time_column" not in MODELS[table].incremental:
             continue

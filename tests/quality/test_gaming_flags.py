@@ -9,6 +9,7 @@ from dagster import materialize
 from pipelines.modeling.project import load_project
 from pipelines.modeling.runner import run_model
 from pipelines.quality.gaming import flagged_teams, no_gaming
+from pipelines.warehouse.publish import clone
 from tests.fixtures.blank_warehouse import blank_warehouse
 
 T0 = datetime(2026, 3, 2, 10, 0)
@@ -98,13 +99,12 @@ def test_the_dummy_workload_is_caught_and_honest_jobs_are_not(incidents_db_path,
 
 
 def test_the_asset_check_names_the_gaming_team(incidents_db_path, tmp_path):
-    import shutil
 
     from pipelines.modeling.assets import MODEL_ASSETS
     from pipelines.resources import Warehouse
 
     db = tmp_path / "w.duckdb"
-    shutil.copy(incidents_db_path, db)
+    clone(incidents_db_path, db)
     flags = next(a for a in MODEL_ASSETS if a.key.path == ["marts", "fct_jobs__gaming_flags"])
     result = materialize(
         [flags, no_gaming], resources={"warehouse": Warehouse(db_path=str(db), landing_dir=str(tmp_path))}

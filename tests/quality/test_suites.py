@@ -2,7 +2,6 @@
 and on broken copies of it the expectation that should fail does, naming what it saw; the HTML report and the
 command."""
 
-import shutil
 from datetime import datetime
 
 import duckdb
@@ -11,13 +10,15 @@ import pytest
 from pipelines.cli import main
 from pipelines.quality.report import latest_results, render
 from pipelines.quality.suites import Suite, SuiteError, load_suites, run_suite, run_suites
+from pipelines.warehouse.layout import working_path
+from pipelines.warehouse.publish import clone
 
 
 @pytest.fixture()
 def warehouse(incidents_db_path, tmp_path):
     db = tmp_path / "w.duckdb"
-    shutil.copy(incidents_db_path, db)
-    with duckdb.connect(str(db)) as con:
+    clone(incidents_db_path, db)
+    with duckdb.connect(str(working_path(db))) as con:  # the suites run where writers write
         yield con
 
 
@@ -81,7 +82,7 @@ def test_an_unknown_expectation_is_a_clear_error(warehouse):
 
 def test_the_report_and_the_command(incidents_db_path, tmp_path, capsys):
     db = tmp_path / "w.duckdb"
-    shutil.copy(incidents_db_path, db)
+    clone(incidents_db_path, db)
     assert main(["quality", "--db", str(db), "--out", str(tmp_path / "reports")]) == 0
     assert "expectations hold" in capsys.readouterr().out
     page = (tmp_path / "reports" / "quality.html").read_text()

@@ -1,16 +1,15 @@
 """The reports of the small all-incidents fleet, written once through the command line on a copy of its warehouse."""
 
-import shutil
-
 import pytest
 
 from pipelines.cli import main
+from pipelines.warehouse.publish import clone
 
 
 @pytest.fixture(scope="session")
 def report_db(tmp_path_factory, incidents_db_path):
     path = tmp_path_factory.mktemp("report_db") / "w.duckdb"
-    shutil.copy(incidents_db_path, path)
+    clone(incidents_db_path, path)
     return path
 
 

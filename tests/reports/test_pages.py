@@ -11,6 +11,8 @@ from pipelines.modeling.project import load_project
 from pipelines.modeling.runner import run_model
 from pipelines.reports.health import family_status, sizing_class
 from pipelines.reports.warroom import incident_window
+from pipelines.warehouse.layout import working_path
+from pipelines.warehouse.publish import clone
 from tests.fixtures.blank_warehouse import blank_warehouse
 
 PAGES = ("index.html", "finance.html", "health.html", "warroom.html", "progress.html")
@@ -187,16 +189,16 @@ def test_factor_totals_of_the_gauges_and_the_index_by_hand(tiny_db):
 def test_campaign_progress_by_hand(tiny_db_path, tmp_path):
     """Tiny fleet: team t1 runs batch jobs A (completes at 11:00), B (fails at 10:30) and D (never starts); team t2
     runs notebook C, still running at 11:00."""
-    import shutil
 
     from pipelines.reports.campaigns import activate, register_new
     from pipelines.reports.data import Window
     from pipelines.reports.progress import campaign_table
 
     db = tmp_path / "w.duckdb"
-    shutil.copy(tiny_db_path, db)
-    con = duckdb.connect(str(db))
-    assert register_new(con) == 2 and register_new(con) == 0  # each pair once
+    clone(tiny_db_path, db)
+    con = duckdb.connect(str(working_path(db)))  # campaigns are registered by writers
+    # the build registered both pairs (writers do, readers cannot): once each
+    assert con.execute("select count(*) from control.campaigns").fetchone()[0] == 2 and register_new(con) == 0
     activate(con, "t1", "batch", jobs_expected=4)
     table = campaign_table(con, Window(datetime(2026, 3, 2, 9), datetime(2026, 3, 2, 11)))
     rows = {r["team"]: r for r in table.iter_rows(named=True)}
@@ -242,3 +244,16 @@ def test_pages_carry_the_small_plotly_bundle_unless_a_chart_needs_the_full_one(r
     page = Page("t", "t", None, None)
     page.figure(go.Figure(go.Sunburst(ids=["a"], labels=["a"], parents=[""], values=[1])))
     assert plotly_bundle(page.trace_types) == plotly_js()
+
+
+def test_the_warrooms_default_window_is_a_drop_of_goodput_itself(incidents_db):
+    """The window is chosen on goodput where there was work; the page explains goodput itself against the 24 hours
+    before, and that must have fallen too (a dip of demand-adjusted goodput can be a rise of goodput)."""
+    from datetime import timedelta
+
+    from pipelines.explain.run import explain_con
+
+    window = incident_window(incidents_db, None, None)
+    where = {"region": [window.region]} if window.region else {}
+    tree = explain_con(incidents_db, window.start, window.end, window.start - timedelta(hours=24), window.start, where)
+    assert tree["current_goodput"] < tree["baseline_goodput"]

@@ -1,0 +1,329 @@
+"""Publishing: after a successful write, a new snapshot of the working file for readers, swapped in atomically.
+
+A snapshot is a small DuckDB file of views (over the tables' Parquet parts, and the models' own views) plus a JSON
+manifest of the parts it reads. The published path is a link to the newest; replacing the link is the commit point,
+so a writer killed before it publishes nothing and leaves the last good snapshot in place. A superseded snapshot is
+removed once no process holds it open (DuckDB keeps a lock on the file it opened), then every part no kept snapshot
+reads: the disk holds the newest snapshot plus those that readers still hold.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+
+from pipelines.ingest.load import connect
+from pipelines.warehouse import parts
+from pipelines.warehouse.layout import Layout
+
+SCHEMAS_SKIPPED = ("main", "information_schema", "pg_catalog")
+GRACE_S = 5.0  # a reader that read the old link just before the swap has this long to open the old snapshot
+TIMED_UNCHANGED = datetime.max  # `changed_from` for a write that changed no time-partitioned table
+
+
+@dataclass(frozen=True)
+class Published:
+    generation: int
+    path: Path
+    tables: int
+    parts_written: int
+    seconds: float
+    removed_snapshots: int
+
+
+def current_manifest(layout: Layout) -> dict | None:
+    generation = layout.current_generation()
+    if generation is None:
+        return None
+    return json.loads(layout.manifest(generation).read_text())
+
+
+def publish(
+    con: duckdb.DuckDBPyConnection,
+    layout: Layout,
+    changed_from: datetime | None = None,
+    data_end: datetime | None = None,
+    load_started_at: datetime | None = None,
+) -> Published:
+    """Publish the working file `con` holds. `changed_from`: the earliest time a time-partitioned table changed
+    (None: anything may have changed, rewrite every part; TIMED_UNCHANGED: none did)."""
+    started = time.perf_counter()
+    if layout.unpublished.exists():
+        changed_from = None  # a writer since the last publish may have changed anything
+    old = current_manifest(layout)
+    generation = (old["generation"] if old else 0) + 1
+    _clear_unpublished(layout, generation)
+    old_tables = old["tables"] if old and changed_from is not None else {}
+    tables, views = _inventory(con)
+    written, compacted, manifest_tables = 0, False, {}
+    replaced = _replaced_sources(con, old_tables)
+    for table in tables:
+        out = layout.parts / table.name / f"g{generation:06d}"
+        entry = old_tables.get(table.name)
+        signature = parts.columns(con, table.name)
+        if entry is not None and (entry["strategy"] != table.strategy or entry["columns"] != signature):
+            entry = None  # a rebuilt table with other columns: every part again
+        new = _export(con, table, entry, changed_from, replaced, generation, out)
+        if not compacted:
+            compacted = _compact(con, table, new, changed_from, generation, out)
+        if not new["parts"]:
+            new.update(parts.export_empty(con, table, out))
+        written += sum(len(f) for f in new["parts"].values()) - _kept_files(entry, new)
+        manifest_tables[table.name] = {"strategy": table.strategy, "columns": signature, **new}
+    manifest = {
+        "generation": generation,
+        "published_at": _now().isoformat(),
+        "data_end": data_end.isoformat() if data_end else (old or {}).get("data_end"),
+        "load_started_at": load_started_at.isoformat() if load_started_at else (old or {}).get("load_started_at"),
+        "tables": manifest_tables,
+    }
+    _write_snapshot(layout, manifest, views)
+    _swap_link(layout, generation)
+    if changed_from is None:
+        layout.unpublished.unlink(missing_ok=True)
+    removed = remove_superseded(layout)
+    return Published(generation, layout.published, len(tables), written, time.perf_counter() - started, removed)
+
+
+def _export(con, table, entry, changed_from, replaced, generation, out) -> dict:
+    if table.strategy == "time":
+        if entry is not None and changed_from is TIMED_UNCHANGED:
+            return {"parts": dict(entry["parts"])}
+        since = None if changed_from is None else _aligned_start(changed_from, table.align)
+        return parts.export_time(con, table, entry, since, out)
+    if table.strategy == "append":
+        return parts.export_append(con, table, entry, table.name in replaced, generation, out)
+    print_ = parts.fingerprint(con, table)
+    if entry is not None and entry.get("fingerprint") == print_:
+        return {"parts": dict(entry["parts"]), "fingerprint": print_}
+    return {**parts.export_whole(con, table, out), "fingerprint": print_}
+
+
+def _compact(con, table, entry, changed_from, generation, out) -> bool:
+    """At most one merge per publish, so that compaction never costs a tick more than one day of one table."""
+    if table.strategy == "time" and changed_from not in (None, TIMED_UNCHANGED):
+        return parts.compact_time(con, entry, changed_from, out)
+    if table.strategy == "append":
+        return parts.compact_append(con, entry, generation, out)
+    return False
+
+
+def _kept_files(entry: dict | None, new: dict) -> int:
+    if entry is None:
+        return 0
+    old_files = {f for files in entry["parts"].values() for f in files}
+    return sum(f in old_files for files in new["parts"].values() for f in files)
+
+
+def _aligned_start(moment: datetime, align: str | None) -> datetime:
+    from pipelines.modeling.runner import aligned
+
+    return aligned((moment, moment), align)[0]
+
+
+def _inventory(con) -> tuple[list[parts.Table], list[tuple[str, str]]]:
+    """The tables to publish with how each is kept, and the views (name, SQL) in an order that creates them."""
+    from pipelines.modeling.project import load_project
+
+    project = load_project()
+    rows = con.execute(
+        "select schema_name, table_name from duckdb_tables() where not internal and not temporary "
+        "and database_name = current_database() order by all"
+    ).fetchall()
+    view_rows = con.execute(
+        "select schema_name, view_name, sql from duckdb_views() where not internal and not temporary "
+        "and database_name = current_database() order by all"
+    ).fetchall()
+    views = {f"{s}.{v}": sql for s, v, sql in view_rows if s not in SCHEMAS_SKIPPED}
+    tables = []
+    for schema, name in rows:
+        full = f"{schema}.{name}"
+        if schema in SCHEMAS_SKIPPED:
+            continue
+        model = project.get(full)
+        incremental = (model.incremental or {}) if model is not None else {}
+        if "time_column" in incremental:
+            tables.append(parts.Table(full, "time", incremental["time_column"], incremental.get("align")))
+        elif schema == "raw" and "_loaded_at" in dict(parts.columns(con, full)):
+            tables.append(parts.Table(full, "append", "_loaded_at"))
+        else:
+            tables.append(parts.Table(full, "whole"))
+    return tables, _creation_order(views)
+
+
+def _references(sql: str) -> set[str]:
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    return {f"{t.db}.{t.name}" for t in tree.find_all(exp.Table) if t.db}
+
+
+def _creation_order(views: dict[str, str]) -> list[tuple[str, str]]:
+    import graphlib
+
+    graph = {name: {r for r in _references(sql) if r in views and r != name} for name, sql in views.items()}
+    return [(name, views[name]) for name in graphlib.TopologicalSorter(graph).static_order()]
+
+
+def _replaced_sources(con, old_tables: dict) -> set[str]:
+    """Raw tables that had a landing file replaced since they were last published (their old rows went away)."""
+    if (
+        not old_tables
+        or not con.execute(
+            "select count(*) from duckdb_tables() where schema_name = 'raw' and table_name = '_replaced'"
+        ).fetchall()[0][0]
+    ):
+        return set()
+    found = set()
+    for name, entry in old_tables.items():
+        if entry["strategy"] == "append" and entry.get("through"):
+            hit = con.execute(
+                "select count(*) from raw._replaced where 'raw.' || source = ? and replaced_at >= ?",
+                [name, datetime.fromisoformat(entry["through"])],
+            ).fetchall()[0][0]
+            if hit:
+                found.add(name)
+    return found
+
+
+def _write_snapshot(layout: Layout, manifest: dict, views: list[tuple[str, str]]) -> None:
+    generation = manifest["generation"]
+    path = layout.snapshot(generation)
+    layout.snapshots.mkdir(parents=True, exist_ok=True)
+    snap = connect(path)
+    try:
+        for name, entry in manifest["tables"].items():
+            _create_table_view(snap, layout, name, entry)
+        for name, sql in views:
+            snap.execute(f"create schema if not exists {exp.to_identifier(name.split('.')[0]).sql('duckdb')}")
+            snap.execute(sql)
+        snap.execute("create schema if not exists control")
+        snap.execute(
+            "create table control.snapshot as select ?::bigint as generation, ?::timestamp as published_at, "
+            "?::timestamp as data_end",
+            [generation, datetime.fromisoformat(manifest["published_at"]), manifest["data_end"]],
+        )
+        snap.execute("checkpoint")
+    finally:
+        snap.close()
+    temporary = layout.manifest(generation).with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(manifest))
+    os.replace(temporary, layout.manifest(generation))
+
+
+def _create_table_view(snap, layout: Layout, name: str, entry: dict) -> None:
+    """A view over the parts, casting back the types Parquet does not keep (HUGEINT, ENUM)."""
+    schema, table = name.split(".")
+    snap.execute(f"create schema if not exists {exp.to_identifier(schema).sql('duckdb')}")
+    files = [str(layout.parts / f) for fs in entry["parts"].values() for f in fs]
+    listed = exp.Array(expressions=[exp.Literal.string(f) for f in files]).sql("duckdb")
+    described = f"select column_name, column_type from (describe select * from read_parquet({listed}))"
+    stored = dict(snap.execute(described).fetchall())
+    select = []
+    for column, kind in entry["columns"]:
+        ident = exp.to_identifier(column, quoted=True).sql("duckdb")
+        select.append(ident if stored.get(column) == kind else f"cast({ident} as {kind}) as {ident}")
+    target = exp.to_table(name).sql("duckdb")
+    snap.execute(
+        f"create view {target} as select {', '.join(select)} from read_parquet({listed}, hive_partitioning = false)"
+    )
+
+
+def _swap_link(layout: Layout, generation: int) -> None:
+    link = layout.published.with_name(f".{layout.published.name}.link-{generation}")
+    if link.is_symlink():
+        link.unlink()
+    os.symlink(os.path.relpath(layout.snapshot(generation), layout.published.parent), link)
+    os.replace(link, layout.published)
+
+
+def _clear_unpublished(layout: Layout, generation: int) -> None:
+    """What a writer killed before its swap left of this generation."""
+    for path in (layout.snapshot(generation), layout.manifest(generation)):
+        path.unlink(missing_ok=True)
+    Path(str(layout.snapshot(generation)) + ".wal").unlink(missing_ok=True)
+    if layout.parts.is_dir():
+        for folder in layout.parts.iterdir():
+            shutil.rmtree(folder / f"g{generation:06d}", ignore_errors=True)
+
+
+def remove_superseded(layout: Layout) -> int:
+    """Remove the snapshots no process holds open (after the grace), then the parts no kept snapshot reads."""
+    current = layout.current_generation()
+    if current is None or not layout.snapshots.is_dir():
+        return 0
+    removed = 0
+    kept = [current]
+    generations = sorted(int(p.name[1:7]) for p in layout.snapshots.glob("g*.duckdb"))
+    for generation, successor in zip(generations, generations[1:], strict=False):
+        if generation >= current:
+            continue
+        # superseded when the next snapshot was published: a reader may still be opening it for a moment
+        published = layout.manifest(successor)
+        recent = not published.exists() or time.time() - published.stat().st_mtime < GRACE_S
+        path = layout.snapshot(generation)
+        if recent or _held_open(path):
+            kept.append(generation)
+            continue
+        path.unlink(missing_ok=True)
+        layout.manifest(generation).unlink(missing_ok=True)
+        removed += 1
+    _remove_unread_parts(layout, kept)
+    return removed
+
+
+def _held_open(path: Path) -> bool:
+    """Whether another process has the DuckDB file open (a DuckDB reader holds a lock on it while open)."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def _remove_unread_parts(layout: Layout, kept: list[int]) -> None:
+    read: set[str] = set()
+    for generation in kept:
+        manifest = layout.manifest(generation)
+        if manifest.exists():
+            for entry in json.loads(manifest.read_text())["tables"].values():
+                read.update(f.split("/")[0] + "/" + f.split("/")[1] for fs in entry["parts"].values() for f in fs)
+    newest = max(kept)
+    for table in layout.parts.iterdir() if layout.parts.is_dir() else []:
+        for folder in table.iterdir():
+            if f"{table.name}/{folder.name}" not in read and int(folder.name[1:]) <= newest:
+                shutil.rmtree(folder, ignore_errors=True)
+        if not any(table.iterdir()):
+            table.rmdir()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def clone(source: str | Path, target: str | Path) -> Published:
+    """A copy of a warehouse's working file, published at `target`: a what-if, or a test, writes to it freely."""
+    from pipelines.warehouse.lock import writer_lock
+
+    origin, copy = Layout.of(source), Layout.of(target)
+    with writer_lock(origin, "goodput clone"):
+        copy.state.mkdir(parents=True, exist_ok=True)
+        shutil.copy(origin.work, copy.work)
+        marks = current_manifest(origin) or {}
+    times = {k: datetime.fromisoformat(marks[k]) for k in ("data_end", "load_started_at") if marks.get(k)}
+    with writer_lock(copy, "goodput clone"), connect(copy.work) as con:
+        return publish(con, copy, **times)

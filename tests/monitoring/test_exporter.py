@@ -1,0 +1,104 @@
+"""The exporter's numbers are the semantic layer's: goodput per region for the last complete 5-minute bucket, its
+factors and the GPU-seconds they divide; and a real Prometheus scraping it answers the same per region."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.parse
+import urllib.request
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from pipelines.monitoring.exporter import WarehouseCollector, last_complete_bucket
+from pipelines.semantic.query import query
+from tests.monitoring.servers import free_port, needs_prometheus, prometheus, wait_for
+
+ROOT = Path(__file__).parents[2]
+
+
+def _scrape(db) -> dict[str, list]:
+    registry = CollectorRegistry()
+    registry.register(WarehouseCollector(db))
+    text = generate_latest(registry).decode()
+    return {family.name: family.samples for family in text_string_to_metric_families(text)}
+
+
+def test_goodput_per_region_is_the_semantic_layers_for_the_last_complete_bucket(incidents_db_path):
+    scraped = _scrape(incidents_db_path)
+    with duckdb.connect(str(incidents_db_path), read_only=True) as con:
+        bucket = last_complete_bucket(con)
+        expected = query(["goodput", "availability"], by=["region"], grain="5min", start=bucket,
+                         end=bucket + timedelta(minutes=5), db=con)  # fmt: skip
+        paid = dict(con.execute(
+            "select region, sum(paid_gpu_min) * 60 from marts.fct_goodput__5min where bucket_at = ? group by 1",
+            [bucket]).fetchall())  # fmt: skip
+    ratios = {s.labels["region"]: s.value for s in scraped["goodput_ratio"]}
+    assert ratios == pytest.approx(dict(zip(expected["region"], expected["goodput"], strict=True)), rel=1e-12)
+    availability = {s.labels["region"]: s.value for s in scraped["goodput_availability_ratio"]}
+    assert availability == pytest.approx(dict(zip(expected["region"], expected["availability"], strict=True)))
+    seconds: dict[str, float] = {}
+    for sample in scraped["goodput_paid_gpu_seconds"]:
+        seconds[sample.labels["region"]] = seconds.get(sample.labels["region"], 0.0) + sample.value
+    assert seconds == pytest.approx(paid)  # the slices add up to the region: a ratio re-aggregates by its sums
+    (stamp,) = scraped["goodput_bucket_start_timestamp_seconds"]
+    assert stamp.value == (bucket - datetime(1970, 1, 1)).total_seconds()
+
+
+def test_the_factor_identity_holds_in_what_is_served(incidents_db_path):
+    scraped = _scrape(incidents_db_path)
+    by = {name: {s.labels["region"]: s.value for s in scraped[name]} for name in scraped if name.endswith("_ratio")}
+    for region, goodput in by["goodput_ratio"].items():
+        product = 1.0
+        for factor in ("availability", "allocation", "retention", "step_efficiency"):
+            product *= by[f"goodput_{factor}_ratio"][region]
+        assert goodput == pytest.approx(product, rel=1e-9)
+
+
+def test_a_missing_warehouse_reports_down_not_an_error(tmp_path):
+    scraped = _scrape(tmp_path / "nothing.duckdb")
+    assert [s.value for s in scraped["goodput_warehouse_up"]] == [0.0]
+
+
+@needs_prometheus
+def test_prometheus_scraping_the_exporter_answers_goodput_per_region(incidents_db_path, tmp_path):
+    port = free_port()
+    exporter = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli", "exporter", "--db", str(incidents_db_path), "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for(f"http://127.0.0.1:{port}/metrics")
+        config = (
+            "global: {scrape_interval: 1s}\n"
+            f"scrape_configs:\n  - job_name: goodput\n    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n"
+        )
+        with prometheus(tmp_path / "prometheus", config) as url:
+            result = _until_answered(url, "goodput_ratio")
+    finally:
+        exporter.terminate()
+        exporter.wait(timeout=20)
+    served = {r["metric"]["region"]: float(r["value"][1]) for r in result}
+    expected = {s.labels["region"]: s.value for s in _scrape(incidents_db_path)["goodput_ratio"]}
+    assert served == pytest.approx(expected, rel=1e-12)
+
+
+def _until_answered(url: str, promql: str, timeout_s: float = 60.0) -> list:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{url}/api/v1/query?query={urllib.parse.quote(promql)}", timeout=5) as response:
+            result = json.load(response)["data"]["result"]
+        if result:
+            return result
+        time.sleep(0.5)
+    raise TimeoutError(f"Prometheus never answered {promql}")
