@@ -66,7 +66,10 @@ def _parser() -> argparse.ArgumentParser:
         "--from-prometheus", metavar="URL", help="read the exporters' series from a Prometheus server instead of files"
     )
     ingest.add_argument("--since", type=_timestamp, help="with --from-prometheus: start (or its watermark if later)")
-    ingest.add_argument("--until", type=_timestamp, help="with --from-prometheus: end (default: now)")
+    ingest.add_argument("--until", type=_timestamp, help="with --from-prometheus: end (default: --settle before now)")
+    ingest.add_argument(
+        "--settle", default="5m", help="with --from-prometheus: how late a sample may reach the server (default 5m)"
+    )
     ingest.add_argument(
         "--step", default="60s", help="with --from-prometheus: resolution, e.g. 60s or 1m (default 60s)"
     )
@@ -331,7 +334,10 @@ def _ingest_prometheus(args: argparse.Namespace) -> int:
 
     if args.since is None:
         raise ValueError("--from-prometheus needs --since (a later watermark of an earlier pull takes over)")
-    summary = pull(args.from_prometheus, args.landing, args.since, args.until, _duration(args.step), args.region)
+    summary = pull(
+        args.from_prometheus, args.landing, args.since, args.until, _duration(args.step, "--step"), args.region,
+        settle=_duration(args.settle, "--settle"),
+    )  # fmt: skip
     rate = summary.samples / summary.seconds if summary.seconds else 0.0
     print(
         f"prometheus {summary.url}: {', '.join(summary.exporters) or 'no known exporter series'}; "
@@ -344,16 +350,16 @@ def _ingest_prometheus(args: argparse.Namespace) -> int:
     return 0
 
 
-def _duration(text: str):
+def _duration(text: str, flag: str):
     from datetime import timedelta
 
     units = {"s": 1, "m": 60, "h": 3600}
     try:
         seconds = float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
     except (ValueError, IndexError):
-        raise ValueError(f"--step {text!r}: expected a duration like 60s, 1m or 15") from None
-    if seconds <= 0:
-        raise ValueError(f"--step {text!r}: must be positive")
+        raise ValueError(f"{flag} {text!r}: expected a duration like 60s, 1m or 15") from None
+    if seconds <= 0 and flag == "--step":
+        raise ValueError(f"{flag} {text!r}: must be positive")
     return timedelta(seconds=seconds)
 
 

@@ -38,6 +38,7 @@ EXPORTERS = {
     "k8s": ("pipelines.adapters.k8s", "USED"),
 }
 CHUNK = timedelta(minutes=15)
+SETTLE = timedelta(minutes=5)  # Prometheus' lookback delta: a sample later than this would not count for it either
 RETRIES = 3
 TIMEOUT_S = 30.0
 WATERMARKS = Path("_prometheus") / "watermarks.json"
@@ -71,11 +72,14 @@ def pull(
     region: str = "default",
     chunk: timedelta = CHUNK,
     token: str | None = None,
+    settle: timedelta = SETTLE,
 ) -> PullSummary:
-    """Land [since, until) of every exporter the server holds (from its watermark on, when that is later)."""
+    """Land [since, until) of every exporter the server holds (from its watermark on, when that is later). Without
+    `until`, up to `settle` ago: a sample may reach the server that long after its time (remote write, a slow
+    scrape), and what the watermark has passed is never read again."""
     started = time.perf_counter()
     client = Client(url, token or os.environ.get("GOODPUT_PROMETHEUS_TOKEN"))
-    until = until or datetime.now(UTC).replace(tzinfo=None)
+    until = until or datetime.now(UTC).replace(tzinfo=None) - settle
     names = client.names(since, until)
     marks = _read_marks(landing)
     summary = PullSummary(url, since, until)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 from dagster import AssetKey, DagsterInstance, materialize
+from sqlglot import exp
 from tqdm import tqdm
 
 from pipelines.catalog import table_exists
@@ -167,16 +168,28 @@ def publish_working(
     changed_from = None
     if restated is not None:
         changed_from = min(t for t in (restated.window[0], restated.lost_from) if t is not None)
-    return publish(con, layout, changed_from, data_end=data_end(con), load_started_at=loaded_since)
+    return publish(con, layout, changed_from, data_end=data_end(con), load_started_at=loaded_through(con, loaded_since))
+
+
+def loaded_through(con: duckdb.DuckDBPyConnection, fallback: datetime | None) -> datetime | None:
+    """The newest load stamp in raw: the next tick treats every row loaded after it as new (a build's raw assets
+    stamp their rows with their own clock, later than the build's start)."""
+    stamps = [
+        con.execute(f"select max(_loaded_at) from {exp.to_table(f'raw.{name}').sql('duckdb')}").fetchall()[0][0]
+        for name in SOURCES
+        if table_exists(con, "raw", name)
+    ]
+    return max((s for s in stamps if s is not None), default=fallback)
 
 
 def data_end(con: duckdb.DuckDBPyConnection) -> datetime | None:
     """Where the GPU telemetry ends: the next tick starts there."""
     if not table_exists(con, "staging", "stg_gpu_telemetry__minutes"):
         return None
-    return con.execute("select max(minute_at) + interval 1 minute from staging.stg_gpu_telemetry__minutes").fetchall()[
-        0
-    ][0]
+    return con.execute(DATA_END_SQL).fetchall()[0][0]
+
+
+DATA_END_SQL = "select max(minute_at) + interval 1 minute from staging.stg_gpu_telemetry__minutes"
 
 
 def update(
@@ -190,11 +203,24 @@ def update(
     cost about four seconds of a five-second budget in run and event bookkeeping. `loaded_after`: when the last
     published tick loaded, so that rows a killed tick loaded since count as new (returns the loads, what was
     restated and this load's time)."""
+    loaded_since = _clock()
+    loads = load_all(con, landing, loaded_since)
+    new_since = loaded_since if loaded_after is None else min(loaded_since, loaded_after + timedelta(microseconds=1))
+    restated = restatement_window(con, window, new_since)
+    project = load_project()
+    for name in model_order(project):
+        run_model(con, project[name], restated.window, count_views=False, lost_from=restated.lost_from)
+    detect(con, until=restated.window[1], since=restated.lost_from or restated.window[0])  # lost_from is earlier
+    return loads, restated, loaded_since
+
+
+def load_all(con: duckdb.DuckDBPyConnection, landing: str | Path, loaded_since: datetime) -> list[SourceLoad]:
+    """Every source's new landing files through its contract, in dependency order, stamped `loaded_since`, and the
+    lines the adapters could not use; what each source loaded and whether its counts reconcile."""
     landing = Path(landing)
     if not landing.is_dir():
         raise BuildError(f"landing folder {landing} does not exist")
     loads = []
-    loaded_since = _clock()
     for name in build_order():
         report = load_source(con, SOURCES[name], landing, now=loaded_since)
         totals = reconciliation(con, SOURCES[name])
@@ -213,13 +239,7 @@ def update(
             )
         )
     load_adapter_quarantine(con, landing)
-    new_since = loaded_since if loaded_after is None else min(loaded_since, loaded_after + timedelta(microseconds=1))
-    restated = restatement_window(con, window, new_since)
-    project = load_project()
-    for name in model_order(project):
-        run_model(con, project[name], restated.window, count_views=False, lost_from=restated.lost_from)
-    detect(con, until=restated.window[1], since=restated.lost_from or restated.window[0])  # lost_from is earlier
-    return loads, restated, loaded_since
+    return loads
 
 
 def _clock() -> datetime:

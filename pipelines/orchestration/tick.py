@@ -5,6 +5,7 @@ only once it has published: a tick never shows half of itself."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -67,8 +68,20 @@ def _finish(con, loads: list, before: datetime | None) -> dict:
     return {"new_rows": sum(x.accepted for x in loads), "data_end": after, "queued": queued, **sent}
 
 
-@op(description="Ingest new landing files, update incremental models, detect, route alerts.")
+PROMETHEUS_URL = "GOODPUT_PROMETHEUS_URL"
+FIRST_PULL = timedelta(hours=1)  # how far back a first pull from a Prometheus server reaches (then its watermark)
+
+
+@op(description="Pull what is new from Prometheus (with GOODPUT_PROMETHEUS_URL), ingest new landing files, update "
+    "incremental models, detect, route alerts.")  # fmt: skip
 def run_tick(context, warehouse: Warehouse) -> None:
+    url = os.environ.get(PROMETHEUS_URL)
+    if url:
+        from pipelines.adapters.prometheus_server import pull
+
+        now = datetime.now(UTC).replace(tzinfo=None)
+        pulled = pull(url, warehouse.landing, now - FIRST_PULL)  # up to five minutes ago: late samples settle
+        context.log.info(f"prometheus: {pulled.samples} samples, rows {pulled.rows}")
     context.log.info(str(tick(warehouse.landing, warehouse.db_path)))
 
 

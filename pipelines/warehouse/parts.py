@@ -1,8 +1,9 @@
 """Each table of the working file as immutable Parquet parts, rewritten only where a write changed it.
 
 Three ways to keep a table's parts, by what is known of how it changes:
-- `time`: a model incremental by time. Parts are hours of its time column, and whole days once a day is well behind
-  what a tick may restate; a write that recomputed from time T rewrites the parts from T on, nothing before.
+- `time`: a model incremental by time. Parts are quarter hours of its time column, and whole days once a day is
+  well behind what a tick may restate; a write that recomputed from time T rewrites the parts from T on, nothing
+  before (a tick rewrites a quarter hour at most, whatever the minute).
 - `append`: a raw table (rows are only added, stamped `_loaded_at`): each publish adds the rows loaded since as one
   part, and every 24 parts of one level merge into one of the next, so the part count stays small.
 - `whole`: anything else (full rebuilds, keyed models, alerts, control): rewritten as one part when its fingerprint
@@ -20,11 +21,11 @@ from pathlib import Path
 import duckdb
 from sqlglot import exp
 
-HOUR = timedelta(hours=1)
+QUARTER = timedelta(minutes=15)
 DAY = timedelta(days=1)
 NULL_KEY = "__null"
 EMPTY_KEY = "empty"  # the one part of a table without rows
-# hours of a day become one part once the restatement point is this far past the day's end: a tick restates lost
+# quarter hours of a day become one part once the restatement point is this far past the day's end: a tick restates lost
 # work up to six hours back and a late inventory snapshot up to two days, which then rewrites from that day on
 COMPACT_AFTER = DAY
 FANOUT = 24  # append parts of one level that merge into one of the next
@@ -40,7 +41,12 @@ class Table:
 
     @property
     def sql_name(self) -> str:
-        return exp.to_table(self.name).sql("duckdb")
+        return quoted(self.name)
+
+
+def quoted(name: str) -> str:
+    """schema.table as quoted identifiers (cheaper than sqlglot on the tick's clock, and as safe)."""
+    return ".".join('"' + part.replace('"', '""') + '"' for part in name.split("."))
 
 
 def columns(con: duckdb.DuckDBPyConnection, name: str) -> list[list[str]]:
@@ -51,6 +57,18 @@ def columns(con: duckdb.DuckDBPyConnection, name: str) -> list[list[str]]:
         [schema, table],
     ).fetchall()
     return [[column, kind] for column, kind in rows]
+
+
+def all_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[list[str]]]:
+    """Every table's columns and types in order, in one look at the catalogue."""
+    rows = con.execute(
+        "select table_schema, table_name, column_name, data_type from information_schema.columns "
+        "where table_catalog = current_database() order by table_schema, table_name, ordinal_position"
+    ).fetchall()
+    found: dict[str, list[list[str]]] = {}
+    for schema, table, column, kind in rows:
+        found.setdefault(f"{schema}.{table}", []).append([column, kind])
+    return found
 
 
 def export_time(con, table: Table, entry: dict | None, since: datetime | None, out: Path) -> dict:
@@ -64,14 +82,14 @@ def export_time(con, table: Table, entry: dict | None, since: datetime | None, o
         hot = _floor(_as_datetime(newest), DAY) if newest is not None else None
     else:
         overlapping = [k for k in parts if k != NULL_KEY and _key_end(k) > since]
-        start = min([_key_start(k) for k in overlapping] + [_floor(since, HOUR)])
+        start = min([_key_start(k) for k in overlapping] + [_floor(since, QUARTER)])
         for key in overlapping:
             del parts[key]
         hot = _floor(start, DAY)
     key = (
         f"case when {column} is null then '{NULL_KEY}' "
         + (f"when {column} < $hot then 'D' || strftime({column}, '%Y%m%d') " if hot is not None else "")
-        + f"else 'H' || strftime({column}, '%Y%m%dT%H') end"
+        + f"else 'Q' || strftime(time_bucket(interval 15 minute, {column}::timestamp), '%Y%m%dT%H%M') end"
     )
     where = "true" if start is None else f"{column} >= $start"
     query = f"select *, {key} as _part from {table.sql_name} where {where}"
@@ -81,15 +99,15 @@ def export_time(con, table: Table, entry: dict | None, since: datetime | None, o
 
 
 def compact_time(con, entry: dict, since: datetime | None, out: Path) -> bool:
-    """Merge the hour parts of the oldest day well behind `since` into one part; False when none is due."""
+    """Merge the quarter-hour parts of the oldest day well behind `since` into one part; False when none is due."""
     if since is None:
         return False
     limit = _floor(since, DAY) - COMPACT_AFTER
-    days = sorted({k[1:9] for k in entry["parts"] if k.startswith("H") and _key_start(k) < limit})
+    days = sorted({k[1:9] for k in entry["parts"] if k.startswith(HOT_LEVELS) and _key_start(k) < limit})
     if not days:
         return False
     day = days[0]
-    keys = [k for k in entry["parts"] if k.startswith(f"H{day}")]
+    keys = [k for k in entry["parts"] if k[0] in HOT_LEVELS and k[1:9] == day]
     files = [f for k in keys for f in entry["parts"][k]]
     target = out / f"_part=D{day}" / "p0.parquet"
     _copy(con, f"select * from read_parquet({_file_list(out, files)}, hive_partitioning = false)", None, target)
@@ -187,12 +205,16 @@ def _file_list(out: Path, files: list[str]) -> str:
     return exp.Array(expressions=[exp.Literal.string(str(root / f)) for f in files]).sql("duckdb")
 
 
+KEY_FORMATS = {"D": ("%Y%m%d", DAY), "Q": ("%Y%m%dT%H%M", QUARTER), "H": ("%Y%m%dT%H", timedelta(hours=1))}
+HOT_LEVELS = ("Q", "H")  # H: the hour parts an earlier release published, merged into days like the quarters
+
+
 def _key_start(key: str) -> datetime:
-    return datetime.strptime(key[1:], "%Y%m%d") if key.startswith("D") else datetime.strptime(key[1:], "%Y%m%dT%H")
+    return datetime.strptime(key[1:], KEY_FORMATS[key[0]][0])
 
 
 def _key_end(key: str) -> datetime:
-    return _key_start(key) + (DAY if key.startswith("D") else HOUR)
+    return _key_start(key) + KEY_FORMATS[key[0]][1]
 
 
 def _floor(moment: datetime, step: timedelta) -> datetime:

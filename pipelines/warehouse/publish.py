@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
-import sqlglot
 from sqlglot import exp
 
 from pipelines.ingest.load import connect
@@ -28,6 +27,7 @@ from pipelines.warehouse.layout import Layout
 
 SCHEMAS_SKIPPED = ("main", "information_schema", "pg_catalog")
 GRACE_S = 5.0  # a reader that read the old link just before the swap has this long to open the old snapshot
+LOSSY_TYPES = ("HUGEINT", "UHUGEINT", "ENUM", "UNION", "BIT", "VARINT", "TIME WITH TIME ZONE")
 TIMED_UNCHANGED = datetime.max  # `changed_from` for a write that changed no time-partitioned table
 
 
@@ -64,13 +64,14 @@ def publish(
     generation = (old["generation"] if old else 0) + 1
     _clear_unpublished(layout, generation)
     old_tables = old["tables"] if old and changed_from is not None else {}
-    tables, views = _inventory(con)
+    signatures = parts.all_columns(con)
+    tables, views = _inventory(con, signatures)
     written, compacted, manifest_tables = 0, False, {}
     replaced = _replaced_sources(con, old_tables)
     for table in tables:
         out = layout.parts / table.name / f"g{generation:06d}"
         entry = old_tables.get(table.name)
-        signature = parts.columns(con, table.name)
+        signature = signatures[table.name]
         if entry is not None and (entry["strategy"] != table.strategy or entry["columns"] != signature):
             entry = None  # a rebuilt table with other columns: every part again
         new = _export(con, table, entry, changed_from, replaced, generation, out)
@@ -87,7 +88,7 @@ def publish(
         "load_started_at": load_started_at.isoformat() if load_started_at else (old or {}).get("load_started_at"),
         "tables": manifest_tables,
     }
-    _write_snapshot(layout, manifest, views)
+    _write_snapshot(layout, manifest, views, old)
     _swap_link(layout, generation)
     if changed_from is None:
         layout.unpublished.unlink(missing_ok=True)
@@ -131,8 +132,8 @@ def _aligned_start(moment: datetime, align: str | None) -> datetime:
     return aligned((moment, moment), align)[0]
 
 
-def _inventory(con) -> tuple[list[parts.Table], list[tuple[str, str]]]:
-    """The tables to publish with how each is kept, and the views (name, SQL) in an order that creates them."""
+def _inventory(con, signatures: dict[str, list[list[str]]]) -> tuple[list[parts.Table], dict[str, str]]:
+    """The tables to publish with how each is kept, and the views (name -> SQL)."""
     from pipelines.modeling.project import load_project
 
     project = load_project()
@@ -154,23 +155,28 @@ def _inventory(con) -> tuple[list[parts.Table], list[tuple[str, str]]]:
         incremental = (model.incremental or {}) if model is not None else {}
         if "time_column" in incremental:
             tables.append(parts.Table(full, "time", incremental["time_column"], incremental.get("align")))
-        elif schema == "raw" and "_loaded_at" in dict(parts.columns(con, full)):
+        elif schema == "raw" and "_loaded_at" in dict(signatures.get(full, [])):
             tables.append(parts.Table(full, "append", "_loaded_at"))
         else:
             tables.append(parts.Table(full, "whole"))
-    return tables, _creation_order(views)
+    return tables, views
 
 
-def _references(sql: str) -> set[str]:
-    tree = sqlglot.parse_one(sql, read="duckdb")
-    return {f"{t.db}.{t.name}" for t in tree.find_all(exp.Table) if t.db}
-
-
-def _creation_order(views: dict[str, str]) -> list[tuple[str, str]]:
-    import graphlib
-
-    graph = {name: {r for r in _references(sql) if r in views and r != name} for name, sql in views.items()}
-    return [(name, views[name]) for name in graphlib.TopologicalSorter(graph).static_order()]
+def _create_views(snap, views: dict[str, str]) -> None:
+    """The models' views, each after the views it reads: DuckDB binds a view when it is created, so one that
+    fails for a view not made yet is tried again after the others (no SQL to parse on the tick's clock)."""
+    pending = dict(views)
+    while pending:
+        failed = {}
+        for name, sql in pending.items():
+            snap.execute(f"create schema if not exists {exp.to_identifier(name.split('.')[0]).sql('duckdb')}")
+            try:
+                snap.execute(sql.replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1))
+            except duckdb.CatalogException:
+                failed[name] = sql
+        if len(failed) == len(pending):
+            raise RuntimeError(f"views that cannot be created in the snapshot: {', '.join(sorted(failed))}")
+        pending = failed
 
 
 def _replaced_sources(con, old_tables: dict) -> set[str]:
@@ -194,21 +200,29 @@ def _replaced_sources(con, old_tables: dict) -> set[str]:
     return found
 
 
-def _write_snapshot(layout: Layout, manifest: dict, views: list[tuple[str, str]]) -> None:
+def _write_snapshot(layout: Layout, manifest: dict, views: dict[str, str], old: dict | None) -> None:
+    """The views file: a copy of the previous snapshot with only the changed tables' views made again (binding a
+    view reads its Parquet footers: most of a tick's tables have not changed), or a new file."""
     generation = manifest["generation"]
     path = layout.snapshot(generation)
     layout.snapshots.mkdir(parents=True, exist_ok=True)
+    previous = layout.snapshot(old["generation"]) if old else None
+    reuse = previous is not None and previous.exists()
+    if reuse:
+        shutil.copyfile(previous, path)
     snap = connect(path)
     try:
+        before = (old or {}).get("tables", {}) if reuse else {}
         for name, entry in manifest["tables"].items():
-            _create_table_view(snap, layout, name, entry)
-        for name, sql in views:
-            snap.execute(f"create schema if not exists {exp.to_identifier(name.split('.')[0]).sql('duckdb')}")
-            snap.execute(sql)
+            if before.get(name, {}).get("parts") != entry["parts"] or before[name]["columns"] != entry["columns"]:
+                _create_table_view(snap, layout, name, entry)
+        for name in set(before) - set(manifest["tables"]):
+            snap.execute(f"drop view if exists {exp.to_table(name).sql('duckdb')}")
+        _create_views(snap, views)
         snap.execute("create schema if not exists control")
         snap.execute(
-            "create table control.snapshot as select ?::bigint as generation, ?::timestamp as published_at, "
-            "?::timestamp as data_end",
+            "create or replace table control.snapshot as select ?::bigint as generation, "
+            "?::timestamp as published_at, ?::timestamp as data_end",
             [generation, datetime.fromisoformat(manifest["published_at"]), manifest["data_end"]],
         )
         snap.execute("checkpoint")
@@ -220,21 +234,19 @@ def _write_snapshot(layout: Layout, manifest: dict, views: list[tuple[str, str]]
 
 
 def _create_table_view(snap, layout: Layout, name: str, entry: dict) -> None:
-    """A view over the parts, casting back the types Parquet does not keep (HUGEINT, ENUM)."""
+    """A view over the parts, casting back the types Parquet does not keep (HUGEINT becomes DOUBLE, ENUM VARCHAR)."""
     schema, table = name.split(".")
     snap.execute(f"create schema if not exists {exp.to_identifier(schema).sql('duckdb')}")
     files = [str(layout.parts / f) for fs in entry["parts"].values() for f in fs]
     listed = exp.Array(expressions=[exp.Literal.string(f) for f in files]).sql("duckdb")
-    described = f"select column_name, column_type from (describe select * from read_parquet({listed}))"
-    stored = dict(snap.execute(described).fetchall())
     select = []
     for column, kind in entry["columns"]:
         ident = exp.to_identifier(column, quoted=True).sql("duckdb")
-        select.append(ident if stored.get(column) == kind else f"cast({ident} as {kind}) as {ident}")
+        lossy = kind.startswith(LOSSY_TYPES)
+        select.append(f"cast({ident} as {kind}) as {ident}" if lossy else ident)
     target = exp.to_table(name).sql("duckdb")
-    snap.execute(
-        f"create view {target} as select {', '.join(select)} from read_parquet({listed}, hive_partitioning = false)"
-    )
+    source = f"read_parquet({listed}, hive_partitioning = false)"
+    snap.execute(f"create or replace view {target} as select {', '.join(select)} from {source}")
 
 
 def _swap_link(layout: Layout, generation: int) -> None:
@@ -323,6 +335,9 @@ def clone(source: str | Path, target: str | Path) -> Published:
     with writer_lock(origin, "goodput clone"):
         copy.state.mkdir(parents=True, exist_ok=True)
         shutil.copy(origin.work, copy.work)
+        wal = Path(f"{origin.work}.wal")  # what a writer killed before its checkpoint left: DuckDB replays it
+        if wal.exists():
+            shutil.copy(wal, f"{copy.work}.wal")
         marks = current_manifest(origin) or {}
     times = {k: datetime.fromisoformat(marks[k]) for k in ("data_end", "load_started_at") if marks.get(k)}
     with writer_lock(copy, "goodput clone"), connect(copy.work) as con:
