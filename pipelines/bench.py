@@ -33,6 +33,7 @@ class Figure:
     baseline: str | None = None
     baseline_median_s: float | None = None
     target_s: float | None = None
+    rows_per_s: float | None = None  # of the GPU-minute fact, for the model builds of each engine
 
     @property
     def ratio(self) -> float | None:
@@ -43,7 +44,11 @@ def _child(target, args, queue) -> None:
     started = time.perf_counter()
     timed = target(*args)  # a target that times itself (after its imports) returns its own seconds
     elapsed = timed if isinstance(timed, float) else time.perf_counter() - started
-    queue.put((elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+    if hasattr(timed, "stop"):  # a Spark session: its JVM, a child process, counts once it has exited
+        timed.stop()
+        timed = None
+    peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    queue.put((elapsed, peak / 1024))
 
 
 def _measure(target, *args) -> tuple[float, float]:
@@ -96,6 +101,43 @@ def _models(landing: str, db: str) -> None:
     from pipelines.orchestration.build import build
 
     build(landing, db, progress=False)  # sources are already loaded: this is the model build
+
+
+def _spark_build(landing: str, root: str, master: str):
+    """`goodput build --engine spark` from the landing (the contracts, the export, the session and every model);
+    returns the session, so that its JVM's memory is counted once it has stopped."""
+    from pipelines.spark.build import build_spark
+    from pipelines.spark.session import spark_session
+
+    build_spark(landing, root, master=master, progress=False)
+    return spark_session(master)
+
+
+def _spark_figures(landing: Path, work: Path, duckdb_build: Figure, db: Path) -> list[Figure]:
+    """The Spark build of the same landing on one and two local cores, one run each (minutes apiece), against the
+    DuckDB model build of the same run; rows per second of the GPU-minute fact on each engine."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    from pipelines.spark.folder import SparkFolder, parquet_files
+    from pipelines.warehouse.layout import working_path
+
+    con = quiet(duckdb.connect(str(working_path(db)), read_only=True))
+    fact_rows = con.execute("select count(*) from marts.fct_goodput__gpu_minutes").fetchall()[0][0]
+    con.close()
+    figures = [
+        replace(duckdb_build, name=f"{duckdb_build.name}_gpu_minute_rate", rows_per_s=fact_rows / duckdb_build.median_s)
+    ]
+    for master in ("local[1]", "local[2]"):
+        root = work / f"spark_{master[6]}"
+        elapsed, peak = _measure(_spark_build, str(landing), str(root), master)
+        files = parquet_files(SparkFolder.of(root).table("marts.fct_goodput__gpu_minutes"))
+        rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+        figure = Figure(f"spark_build_{master}", elapsed, [elapsed], peak, "DuckDB model build (same run)",
+                        duckdb_build.median_s, None, rows / elapsed)  # fmt: skip
+        figures.append(_report(figure))
+        shutil.rmtree(root, ignore_errors=True)
+    return figures
 
 
 def _tick(landing: str, db: str, start: str, end: str, note: str) -> float:
@@ -515,7 +557,7 @@ def _timed(label: str, repeat: int, target_s: float | None, step, *args, baselin
     )
 
 
-def run_bench(days: int = 7, repeat: int = 3, work: Path | None = None) -> list[Figure]:
+def run_bench(days: int = 7, repeat: int = 3, work: Path | None = None, spark: bool = True) -> list[Figure]:
     work = Path(work or tempfile.mkdtemp(prefix="goodput-bench-"))
     figures = [*_parser_figures(work, repeat), _simulate_figure(1, repeat, work, 15.0)]
     if days != 1:
@@ -543,7 +585,7 @@ def run_bench(days: int = 7, repeat: int = 3, work: Path | None = None) -> list[
             )
         )
     )
-    figures += _model_figures(landing, work, days, repeat)
+    figures += _model_figures(landing, work, days, repeat, spark)
     shutil.rmtree(work, ignore_errors=True)
     return figures
 
@@ -572,7 +614,7 @@ def _simulate_figure(days: int, repeat: int, work: Path, target_s: float) -> Fig
     )
 
 
-def _model_figures(landing: Path, work: Path, days: int, repeat: int) -> list[Figure]:
+def _model_figures(landing: Path, work: Path, days: int, repeat: int, spark: bool = False) -> list[Figure]:
     """Full model build against the pandas reference and the scan limit; a 5-minute tick; an hourly query."""
     db = work / "models.duckdb"
     _measure(_build, str(landing), str(db))  # sources loaded once; what follows times the models
@@ -591,6 +633,8 @@ def _model_figures(landing: Path, work: Path, days: int, repeat: int) -> list[Fi
     # the same analyst computation on DuckDB, held against the pandas runs above: the engine's share of the ratio
     engine = _timed("analyst_north_star_duckdb", repeat, None, _duckdb_north_star, str(landing))
     figures.append(replace(engine, baseline=figures[0].baseline, baseline_median_s=figures[0].baseline_median_s))
+    if spark:  # the same landing before the ticks below add to it
+        figures += _spark_figures(landing, work, figures[0], db)
     figures.append(_timed("duckdb_scan_limit", repeat, None, _scan, str(landing)))
     figures.append(_timed("query_hourly_goodput_by_team", repeat, 0.5, _query, str(db)))
     ticks, publishing = [], []

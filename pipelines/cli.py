@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from contextlib import contextmanager
@@ -47,9 +48,10 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--quiet", action="store_true", help="no progress bars")
     simulate.set_defaults(handler=_simulate)
 
-    build = commands.add_parser("build", help="load landing files into the DuckDB warehouse")
+    build = commands.add_parser("build", help="load landing files into the DuckDB warehouse (or onto Spark)")
     build.add_argument("--landing", type=Path, required=True, help="landing folder (<source>/date=.../*.parquet)")
-    build.add_argument("--db", type=Path, required=True, help="DuckDB file to build into")
+    build.add_argument("--db", type=Path, help="DuckDB file to build into (the DuckDB engine)")
+    _engine_arguments(build)
     build.add_argument("--quiet", action="store_true", help="no progress bars")
     build.add_argument("--wait", type=float, help=WAIT_HELP)
     build.add_argument(
@@ -88,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("--where", action="append", default=[], metavar="DIM=VALUE", help="filter; repeatable")
     query.add_argument("--db", type=Path, default=DEFAULT_DATA / "goodput.duckdb", help="DuckDB file")
     query.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    _engine_arguments(query)
     query.set_defaults(handler=_query)
 
     explain = commands.add_parser("explain", help="why goodput changed: factors, loss reasons, families, slices")
@@ -173,7 +176,8 @@ def _parser() -> argparse.ArgumentParser:
 
     tick = commands.add_parser("tick", help="one 5-minute tick: new data in, models updated, alerts judged and sent")
     tick.add_argument("--landing", type=Path, required=True, help="landing folder")
-    tick.add_argument("--db", type=Path, required=True, help="DuckDB file")
+    tick.add_argument("--db", type=Path, help="DuckDB file (the DuckDB engine)")
+    _engine_arguments(tick)
     tick.add_argument("--wait", type=float, help=WAIT_HELP)
     tick.set_defaults(handler=_tick)
 
@@ -187,6 +191,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--days", type=int, default=7, help="days of the default fleet to simulate and ingest")
     bench.add_argument("--repeat", type=int, default=3, help="runs per figure (the median is reported)")
     bench.add_argument("--format", choices=("table", "json"), default="table")
+    bench.add_argument("--no-spark", action="store_true", help="skip the Spark builds (minutes each)")
     bench.set_defaults(handler=_bench)
     return parser
 
@@ -221,15 +226,38 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _engine_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb", help="where the models run")
+    parser.add_argument("--warehouse", type=Path, help="with --engine spark: the folder of Parquet tables")
+    parser.add_argument("--master", default="local[2]", help="with --engine spark: Spark master (default local[2])")
+
+
+def _target(args: argparse.Namespace) -> Path:
+    """The warehouse a command writes or reads: --db for DuckDB, --warehouse for Spark (each refused for the
+    other engine, so a mistyped flag never builds into a surprise place)."""
+    if args.engine == "spark":
+        if args.warehouse is None:
+            raise ValueError("--engine spark needs --warehouse DIR (the folder of Parquet tables)")
+        return args.warehouse
+    if args.warehouse is not None:
+        raise ValueError("--warehouse is for --engine spark; the DuckDB engine takes --db FILE")
+    if getattr(args, "db", None) is None:
+        raise ValueError("the DuckDB engine needs --db FILE")
+    return args.db
+
+
 def _build(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from pipelines.orchestration.build import build, heavy_quarantine
 
+    target = _target(args)
     started, since = time.perf_counter(), datetime.now(UTC).replace(tzinfo=None)
-    loads = build(args.landing, args.db, progress=not args.quiet, wait_s=getattr(args, "wait", None))
-    _print_loads(loads, args.db, time.perf_counter() - started)
-    errors = heavy_quarantine(loads, args.db, since, getattr(args, "max_quarantined", None))
+    if args.engine == "spark":
+        return _spark_run(args, target, tick=False)
+    loads = build(args.landing, target, progress=not args.quiet, wait_s=getattr(args, "wait", None))
+    _print_loads(loads, target, time.perf_counter() - started)
+    errors = heavy_quarantine(loads, target, since, getattr(args, "max_quarantined", None))
     for line in errors:
         print(line, file=sys.stderr)
     return 0 if all(load.reconciles for load in loads) and not errors else 1
@@ -524,8 +552,32 @@ def _monitoring_config(args: argparse.Namespace) -> int:
 def _tick(args: argparse.Namespace) -> int:
     from pipelines.orchestration.tick import tick
 
-    print(", ".join(f"{k} {v}" for k, v in tick(args.landing, args.db, wait_s=args.wait).items()))
+    target = _target(args)
+    if args.engine == "spark":
+        return _spark_run(args, target, tick=True)
+    print(", ".join(f"{k} {v}" for k, v in tick(args.landing, target, wait_s=args.wait).items()))
     return 0
+
+
+def _spark_run(args: argparse.Namespace, target: Path, tick: bool) -> int:
+    """A build or tick on Spark: what the contracts loaded, the window, the seconds of each step."""
+    from pipelines.spark.build import build_spark, tick_spark
+
+    run = (tick_spark if tick else build_spark)(
+        args.landing, target, master=args.master, progress=not getattr(args, "quiet", True), wait_s=args.wait
+    )
+    for load in run.loads:
+        mark = "" if load.reconciles else "  DOES NOT RECONCILE"
+        print(
+            f"{load.source:<18} files {load.new_files:>4} new  landed {load.landed:>10,}  accepted {load.accepted:>10,}"
+            f"  quarantined {load.quarantined:>8,}{mark}"
+        )
+    window = "everything" if run.window is None else f"{run.window[0]:%Y-%m-%d %H:%M} on"
+    if run.lost_from is not None:
+        window += f" (lost work from {run.lost_from:%Y-%m-%d %H:%M})"
+    steps = ", ".join(f"{k} {v:.1f} s" for k, v in run.seconds.items())
+    print(f"spark {args.master}: {run.models} models over {window} into {target}; data ends {run.data_end}; {steps}")
+    return 0 if all(load.reconciles for load in run.loads) else 1
 
 
 def _ack(args: argparse.Namespace) -> int:
@@ -558,9 +610,17 @@ def _query(args: argparse.Namespace) -> int:
         if not sep:
             raise ValueError(f"--where '{item}' is not DIM=VALUE")
         where[dim.strip()] = value.strip()
+    by = [d.strip() for d in args.by.split(",") if d.strip()]
+    if args.engine == "spark":
+        target = _target(args)
+        frame = query(args.metrics, by=by, grain=args.grain, start=args.start, end=args.end, where=where,
+                      engine="spark", warehouse=target, master=args.master)  # fmt: skip
+        _print_frame(frame, args.format)
+        return 0
+    if args.warehouse is not None:
+        raise ValueError("--warehouse is for --engine spark; the DuckDB engine takes --db FILE")
     if not args.db.exists():
         raise ValueError(f"no warehouse at {args.db} (run `goodput build` first)")
-    by = [d.strip() for d in args.by.split(",") if d.strip()]
     frame = query(args.metrics, by=by, grain=args.grain, start=args.start, end=args.end, where=where, db=args.db)
     _print_frame(frame, args.format)
     return 0
@@ -605,13 +665,13 @@ def _shorten(text: str, width: int) -> str:
 def _bench(args: argparse.Namespace) -> int:
     from pipelines.bench import machine, run_bench, to_json
 
-    figures = run_bench(days=args.days, repeat=args.repeat)
+    figures = run_bench(days=args.days, repeat=args.repeat, spark=not args.no_spark and _spark_available())
     if args.format == "json":
         print(to_json(figures))
         return 0
     print("machine: " + ", ".join(f"{k} {v}" for k, v in machine().items()))
     _print_table(
-        ["figure", "median s", "runs s", "target s", "peak MiB", "baseline", "baseline s", "ratio"],
+        ["figure", "median s", "runs s", "target s", "peak MiB", "baseline", "baseline s", "ratio", "rows/s"],
         [
             [
                 f.name,
@@ -622,11 +682,24 @@ def _bench(args: argparse.Namespace) -> int:
                 f.baseline or "",
                 _opt(f.baseline_median_s, "{:.1f}"),
                 _opt(f.ratio, "{:.2f}x"),
+                _opt(f.rows_per_s, "{:,.0f}"),
             ]
             for f in figures
         ],
     )
     return 0
+
+
+def _spark_available() -> bool:
+    import importlib.util
+    import shutil
+
+    found = importlib.util.find_spec("pyspark") is not None and bool(
+        os.environ.get("JAVA_HOME") or shutil.which("java")
+    )
+    if not found:
+        print("bench: no PySpark or no Java: the Spark builds are skipped", file=sys.stderr)
+    return found
 
 
 def _opt(value: float | None, fmt: str) -> str:

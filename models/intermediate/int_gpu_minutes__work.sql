@@ -141,7 +141,9 @@ final as (
         retained_gpu_min,
         productive_gpu_min,
         lost_after_checkpoint_gpu_min,
-        failure_family,
+        -- the failure that threw the minute's work away; none on a minute that kept it (the family is known only
+        -- when the attempt ends: on a kept minute it would change, after the fact, rows that no tick restates)
+        case when lost_after_checkpoint_gpu_min > 0 then failure_family end as failure_family,
         lost_startup_gpu_min,
         case when has_steps then weight * raw_checkpoint else 0 end as loss_checkpoint_gpu_min,
         case when has_steps then weight * raw_dataloader else 0 end as loss_dataloader_gpu_min,

@@ -68,7 +68,9 @@ final as (
             when end_state is null or end_state = 'completed' then null
             when reason ilike '%maintenance%' then 'planned'
             when end_state = 'preempted' then 'scheduling'
-            when end_state = 'node_fail' or reason similar to 'Xid (48|63|64|74|79|94|95)\b.*' then 'hardware'
+            -- the hardware Xids as a whole word (a regular expression every engine reads alike)
+            when end_state = 'node_fail' or regexp_matches(reason, '^Xid (48|63|64|74|79|94|95)([^0-9A-Za-z_]|$)')
+                then 'hardware'
             when reason ilike '%nccl%' or reason ilike '%all-reduce%' or reason ilike '%network%' then 'network'
             when reason ilike '%dataloader%' or reason ilike '%storage%' or reason ilike '%i/o%' then 'data_io'
             when reason ilike 'xid%' or reason ilike '%cuda error%' or reason ilike '%driver%' then 'software'

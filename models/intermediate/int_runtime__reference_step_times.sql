@@ -5,21 +5,27 @@ with hourly as (
 ),
 
 with_history as (
+    -- each hour with the cohort's hours of the 7 days before it (an aggregate over a join rather than a median
+    -- over an interval frame: the same values, and a form every engine runs)
     select
-        model_type,
-        sku,
-        gpus,
-        hour_at,
+        h.model_type,
+        h.sku,
+        h.gpus,
+        h.hour_at,
         -- the first hour of a cohort has no history: it is its own reference (the one non-causal hour)
-        coalesce(median(step_s) over past, step_s) as ref_step_s,
-        coalesce(median(compute_s) over past, compute_s) as ref_compute_s,
-        coalesce(median(dataloader_s) over past, dataloader_s) as ref_dataloader_s,
-        coalesce(median(grad_sync_s) over past, grad_sync_s) as ref_grad_sync_s,
-    from hourly
-    window past as (
-        partition by model_type, sku, gpus order by hour_at
-        range between interval 7 day preceding and interval 1 hour preceding
-    )
+        coalesce(median(p.step_s), any_value(h.step_s)) as ref_step_s,
+        coalesce(median(p.compute_s), any_value(h.compute_s)) as ref_compute_s,
+        coalesce(median(p.dataloader_s), any_value(h.dataloader_s)) as ref_dataloader_s,
+        coalesce(median(p.grad_sync_s), any_value(h.grad_sync_s)) as ref_grad_sync_s,
+    from hourly as h
+    left join hourly as p
+        on
+            p.model_type = h.model_type
+            and p.sku = h.sku
+            and p.gpus = h.gpus
+            and p.hour_at >= h.hour_at - interval 7 day
+            and p.hour_at <= h.hour_at - interval 1 hour
+    group by h.model_type, h.sku, h.gpus, h.hour_at
 ),
 
 final as (

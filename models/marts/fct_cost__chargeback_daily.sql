@@ -96,7 +96,7 @@ unobserved as (
 spend as (
     select cost_date, region, sku, team, category, gpu_min / 60.0 as gpu_h,
     from categories
-    union all by name
+    union all  -- the same columns in the same order (BY NAME is DuckDB's alone)
     select * from unobserved
 ),
 

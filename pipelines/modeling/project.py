@@ -65,6 +65,12 @@ class Model:
         return (self.incremental or {}).get("lost_work")
 
     @property
+    def moves(self) -> dict | None:
+        """For a table whose row of a key moves later as the key's data arrives (an attempt's row sits at its last
+        minute): a window run replaces the key's earlier row, which lies at or after the key's `since` column."""
+        return (self.incremental or {}).get("moves")
+
+    @property
     def materialized(self) -> str:
         """'table', or 'view' for a model that only renames and casts: a tick would spend most of its time writing
         the same rows again, while a view costs its readers nothing they would not pay reading the table."""
@@ -171,6 +177,13 @@ def load_project(root: Path = MODELS_DIR) -> dict[str, Model]:
         models[name] = dataclasses.replace(model, sources=frozenset(sources), reads_lost_work=reads_lost_work)
         if model.incremental and "unique_key" in model.incremental and "time_column" in model.incremental:
             raise ModelError(f"{model.path}: an incremental model has a time_column or a unique_key, not both")
+        if model.moves and (
+            "time_column" not in model.incremental
+            or not model.moves.get("key")
+            or not model.moves.get("since")
+            or model.lost_work
+        ):
+            raise ModelError(f"{model.path}: moves needs a time_column, its key columns and a since column")
         if model.lost_work and (
             "time_column" not in model.incremental
             or "align" in model.incremental

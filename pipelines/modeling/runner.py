@@ -312,14 +312,28 @@ def _replace_window(con, model: Model, target: str, window, params: dict) -> int
     """Delete the window's rows and insert them again; None when the table no longer has the model's columns (the
     SQL gained or lost one since the table was built), which calls for a full rebuild."""
     time_column = exp.to_identifier(model.incremental["time_column"], quoted=True).sql("duckdb")
-    return _delete_and_insert(
+    in_window = f"{time_column} >= $window_start and {time_column} < $window_end"
+    bounds = {"window_start": window[0], "window_end": window[1]}
+    if not model.moves:
+        return _delete_and_insert(
+            con,
+            (f"delete from {target} where {in_window}", bounds),
+            (f"insert into {target} {model.sql}", params or None),
+        )
+    con.execute(f"create or replace temp table _window_rows as {model.sql}", params or None)
+    same_key = " and ".join(f"w.{c} = {target}.{c}" for c in (_ident(k) for k in model.moves["key"]))
+    moved = f"exists (select 1 from _window_rows as w where {same_key})"
+    written = _delete_and_insert(
         con,
-        (
-            f"delete from {target} where {time_column} >= $window_start and {time_column} < $window_end",
-            {"window_start": window[0], "window_end": window[1]},
-        ),
-        (f"insert into {target} {model.sql}", params or None),
+        (f"delete from {target} where ({in_window}) or {moved}", bounds),
+        (f"insert into {target} select * from _window_rows", None),
     )
+    con.execute("drop table _window_rows")
+    return written
+
+
+def _ident(name: str) -> str:
+    return exp.to_identifier(name, quoted=True).sql("duckdb")
 
 
 LOST_ATTEMPTS_SQL = """

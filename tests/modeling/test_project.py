@@ -78,6 +78,37 @@ def test_every_model_transpiles_to_a_distributed_engine(dialect):
         assert out and out[0]
 
 
+def test_no_model_uses_a_construct_only_duckdb_runs():
+    """Portability is a rule of the model files: what Spark cannot run as DuckDB does is written portably (the Spark
+    engine's tests run every model; this says which construct to rewrite before Spark is even started)."""
+    from pipelines.spark.dialect import duckdb_only
+
+    found = {str(m.path.name): duckdb_only(m.sql) for m in load_project().values()}
+    assert {name: why for name, why in found.items() if why} == {}
+
+
+@pytest.mark.parametrize(
+    ("sql", "construct"),
+    [
+        ("select * from raw.inventory where sku similar to 'H1.*'", "SIMILAR TO"),
+        ("select 1 as a union all by name select 2 as a", "UNION BY NAME"),
+        (
+            "select median(x) over (order by t range between interval 7 day preceding and current row) from raw.a",
+            "median over a RANGE frame",
+        ),
+        (
+            "select sum(x) over (order by t range between interval 7 day preceding and interval 1 hour preceding) "
+            "from raw.a",
+            "intervals of two units",
+        ),
+    ],
+)
+def test_the_duckdb_only_constructs_are_found(sql, construct):
+    from pipelines.spark.dialect import duckdb_only
+
+    assert any(construct in why for why in duckdb_only(sql))
+
+
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
