@@ -18,6 +18,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from pathlib import Path
+from queue import Empty
 
 from pipelines.quiet_duckdb import quiet
 
@@ -57,7 +58,13 @@ def _measure(target, *args) -> tuple[float, float]:
     queue = context.Queue()
     process = context.Process(target=_child, args=(target, args, queue))
     process.start()
-    elapsed, rss = queue.get()
+    while True:  # a child that dies (out of memory, say) never answers: say so rather than wait forever
+        try:
+            elapsed, rss = queue.get(timeout=5)
+            break
+        except Empty:
+            if not process.is_alive():
+                raise RuntimeError(f"benchmark step {target.__name__} died (exit code {process.exitcode})") from None
     process.join()
     if process.exitcode:
         raise RuntimeError(f"benchmark step {target.__name__} failed with exit code {process.exitcode}")

@@ -72,10 +72,14 @@ def to_alerts(found: pl.DataFrame, data_end: datetime) -> pl.DataFrame:
             found = found.with_columns(pl.lit(None, dtype).alias(column))
     keyed = found.with_columns(pl.col("region").fill_null("all"), pl.col("cohort").fill_null(""))
     grouped = merge_runs(keyed, ["rule", "region", "cohort"], data_end)
-    first = pl.col("detected_at").arg_min()
+    # the first episode, and of episodes detected at once (a node's sixteen GPUs) the worst, then by name: the
+    # alert must not depend on the order its input rows arrive in (a Spark mart is read in another order)
+    grouped = grouped.sort(
+        ["detected_at", "value", "gpu_id", "node_id"], descending=[False, True, False, False], nulls_last=True
+    )
     alerts = grouped.group_by(["rule", "region", "cohort", "_group"]).agg(
-        *[pl.col(c).get(first) for c in ("severity", "intent", "family", "action", "summary_template")],
-        *[pl.col(c).get(first) for c in ("value", "baseline", "threshold", "suspected_change_id", "team")],
+        *[pl.col(c).first() for c in ("severity", "intent", "family", "action", "summary_template")],
+        *[pl.col(c).first() for c in ("value", "baseline", "threshold", "suspected_change_id", "team")],
         pl.col("started_at").min(),
         pl.col("detected_at").min(),
         pl.when(pl.col("resolved_at").is_null().any())
@@ -148,7 +152,7 @@ def _incidents(alerts: pl.DataFrame, data_end: datetime) -> pl.DataFrame:
     of one family that blame the same change are one cause wherever they are (a team's priority change ticketed in
     two regions is one incident)."""
     grouped = merge_runs(alerts.with_columns(pl.col("region").fill_null("all").alias("_r")), ["family", "_r"], data_end)
-    first = pl.col("alert_id").sort_by("detected_at").first().over(["family", "_r", "_group"])
+    first = pl.col("alert_id").sort_by(["detected_at", "alert_id"]).first().over(["family", "_r", "_group"])
     grouped = grouped.with_columns(first.str.replace("al-", "in-").alias("incident_id")).drop("_r", "_group")
     return grouped.with_columns(pl.col("incident_id").replace(_joined_by_change(grouped)))
 

@@ -45,12 +45,12 @@ def tick(landing: str | Path, db: str | Path, progress: bool = False, wait_s: fl
                 if before is not None:
                     loaded_after = _published_time(manifest, "load_started_at")
                     loads, restated, loaded_since = update(con, landing, (before, before + FAR), loaded_after)
-                    result = _finish(con, loads, before)
+                    result = finish_tick(con, loads, before)
                     published = publish_working(con, layout, restated, loaded_since)
                     return {**result, "published": published.generation, "publish_s": round(published.seconds, 2)}
         loads = build(landing, db, progress=progress)
         with connect(layout.work) as con:
-            result = _finish(con, loads, None)
+            result = finish_tick(con, loads, None)
             published = publish(con, layout, TIMED_UNCHANGED)  # the outbox changed
         return {**result, "published": published.generation, "publish_s": round(published.seconds, 2)}
 
@@ -60,7 +60,7 @@ def _published_time(manifest: dict, key: str) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def _finish(con, loads: list, before: datetime | None) -> dict:
+def finish_tick(con, loads: list, before: datetime | None) -> dict:
     """Queue the pages and tickets the new data raised and deliver what the webhooks accept."""
     after = data_end(con) or before
     queued = enqueue(con, after, before or after - timedelta(minutes=5)) if after else 0

@@ -23,6 +23,7 @@ from pipelines.modeling.project import build_order, load_project
 from pipelines.modeling.runner import restatement_window
 from pipelines.orchestration.build import DATA_END_SQL, SourceLoad, _clock, load_all
 from pipelines.spark.dialect import to_spark
+from pipelines.spark.duckdb_face import publish_face
 from pipelines.spark.folder import SparkFolder, recover, replace_folder
 from pipelines.spark.runner import register_table, register_view, run_model
 from pipelines.spark.session import SESSION_MASTER, spark_session
@@ -102,6 +103,10 @@ def _run(folder: SparkFolder, landing: Path, master: str, progress: bool, tick: 
         run_model(spark, folder, project[name], window, lost_from)
     seconds["models"] = time.perf_counter() - started - sum(seconds.values())
     end = _data_end(spark)
+    with connect(folder.ledger.work) as con:  # detection and the DuckDB face readers open
+        since = (lost_from or window[0]) if window else None
+        publish_face(con, folder, project, end, loaded_since, since, paged_from=before if tick else None)
+    seconds["detect_publish"] = time.perf_counter() - started - sum(seconds.values())
     folder.save_state(data_end=end, exported_through=through, engine="spark", loaded_at=loaded_since)
     seconds["total"] = time.perf_counter() - started
     return SparkRun(loads, window, lost_from, end, len(order), {k: round(v, 2) for k, v in seconds.items()})

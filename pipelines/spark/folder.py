@@ -3,8 +3,10 @@
     <root>/raw/<source>/part-*.parquet   accepted rows, one file per load (rewritten whole when a file was replaced)
     <root>/<layer>/<model>/              a model's table; one incremental by time holds one folder per day of its
                                          time column (`_day=YYYYMMDD`), so a tick rewrites only the days it touches
-    <root>/contracts.duckdb.state/       the contracts' ledger (the same loader as the DuckDB engine: manifest,
-                                         quarantine, the rows checked against) and the writer lock
+    <root>/goodput.duckdb.state/         the ledger: the contracts' working file (the same loader as the DuckDB
+                                         engine: manifest, quarantine, the rows checked against), the alert log,
+                                         the writer lock
+    <root>/goodput.duckdb                the DuckDB face readers open: views over the tables here, the alert log
     <root>/state.json                    where the data ends and when it was last loaded: where the next tick starts
 
 Plain Parquet rather than Delta or Iceberg: their Spark jars come from Maven at session start, which these machines
@@ -37,8 +39,8 @@ class SparkFolder:
 
     @property
     def ledger(self) -> Layout:
-        """The contracts' ledger, a DuckDB working file with its writer lock (see `pipelines.warehouse`)."""
-        return Layout.of(self.root / "contracts.duckdb")
+        """The ledger, a DuckDB warehouse (see `pipelines.warehouse`) whose published face is `goodput.duckdb`."""
+        return Layout.of(self.root / "goodput.duckdb")
 
     def table(self, name: str) -> Path:
         schema, table = name.split(".")

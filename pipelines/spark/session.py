@@ -1,7 +1,7 @@
 """One local Spark session per process, set up so that Spark computes what DuckDB computes.
 
 TIMESTAMP means a wall clock without a zone on both engines (Spark's TIMESTAMP_NTZ), read and written in UTC; the UI
-and the console progress bars are off; shuffles use few partitions (a tick's window is small).
+and the console progress bars are off; shuffles start wide and adaptive execution merges what is small.
 """
 
 from __future__ import annotations
@@ -10,7 +10,10 @@ import os
 import shutil
 
 SESSION_MASTER = "local[2]"
-MEMORY = os.environ.get("GOODPUT_SPARK_MEMORY", "4g")
+MEMORY = os.environ.get("GOODPUT_SPARK_MEMORY", "6g")
+# shuffles of a week of the default fleet ran out of a 4 GB driver's hash maps with 4 partitions; adaptive execution
+# coalesces the many small ones of a small run
+SHUFFLE_PARTITIONS = int(os.environ.get("GOODPUT_SPARK_SHUFFLE_PARTITIONS", "64"))
 
 
 class SparkUnavailable(RuntimeError):
@@ -40,7 +43,9 @@ def spark_session(master: str = SESSION_MASTER):
         "spark.sql.timestampType": "TIMESTAMP_NTZ",
         "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
         "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
-        "spark.sql.shuffle.partitions": str(max(2, 2 * cores)),
+        "spark.sql.shuffle.partitions": str(SHUFFLE_PARTITIONS),
+        "spark.sql.adaptive.enabled": "true",
+        "spark.sql.adaptive.coalescePartitions.enabled": "true",
         "spark.default.parallelism": str(max(2, 2 * cores)),
         "spark.driver.memory": MEMORY,
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",

@@ -54,9 +54,12 @@ def publish(
     changed_from: datetime | None = None,
     data_end: datetime | None = None,
     load_started_at: datetime | None = None,
+    kept_elsewhere: dict[str, str] | None = None,
 ) -> Published:
     """Publish the working file `con` holds. `changed_from`: the earliest time a time-partitioned table changed
-    (None: anything may have changed, rewrite every part; TIMED_UNCHANGED: none did)."""
+    (None: anything may have changed, rewrite every part; TIMED_UNCHANGED: none did). `kept_elsewhere`: tables
+    whose rows already lie in Parquet outside the warehouse (the Spark engine's raw export), published as the
+    given view SQL instead of as parts of their own."""
     started = time.perf_counter()
     if layout.unpublished.exists():
         changed_from = None  # a writer since the last publish may have changed anything
@@ -66,6 +69,9 @@ def publish(
     old_tables = old["tables"] if old and changed_from is not None else {}
     signatures = parts.all_columns(con)
     tables, views = _inventory(con, signatures)
+    if kept_elsewhere:
+        tables = [t for t in tables if t.name not in kept_elsewhere]
+        views = {**views, **kept_elsewhere}
     written, compacted, manifest_tables = 0, False, {}
     replaced = _replaced_sources(con, old_tables)
     for table in tables:

@@ -125,3 +125,25 @@ def test_a_spark_tick_equals_a_full_spark_rebuild(ticked, spark_folder):
 
 def _key(table: str) -> list[str]:
     return list(MODELS[table].config.get("primary_key") or [])
+
+
+ALERT_FACTS = "alert_id, incident_id, rule, severity, family, region, scope, started_at, detected_at, resolved_at"
+
+
+def test_detection_on_the_spark_marts_raises_the_alerts_duckdb_raises(incidents_db_path, spark_folder):
+    """The Spark warehouse's DuckDB face (`<warehouse>/goodput.duckdb`) holds the alert log detection writes over
+    the Spark marts: the same alerts, with the same values, as the DuckDB build's."""
+    duck = duckdb.connect(str(incidents_db_path), read_only=True)
+    face = duckdb.connect(str(spark_folder / "goodput.duckdb"), read_only=True)
+    listed = f"select {ALERT_FACTS}, round(value, 9), round(baseline, 9) from alerts.alerts order by all"
+    expected = duck.execute(listed).fetchall()
+    assert expected and face.execute(listed).fetchall() == expected
+    count = "select count(*) from marts.fct_goodput__5min"
+    assert face.execute(count).fetchall() == duck.execute(count).fetchall()
+
+
+def test_explain_reads_the_spark_warehouse(spark_folder, capsys):
+    from pipelines.cli import main
+
+    assert main(["explain", "--db", str(spark_folder / "goodput.duckdb"), "--format", "json"]) == 0
+    assert '"largest_fault_family"' in capsys.readouterr().out
