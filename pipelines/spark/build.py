@@ -136,10 +136,12 @@ def _export_raw(con, folder: SparkFolder, exported: datetime | None) -> datetime
     for name in SOURCES:
         table = f"raw.{name}"
         target = folder.table(table)
-        listed = f"select distinct _loaded_at from {_q(table)} where _loaded_at is not null order by 1"
-        stamps = [r[0] for r in con.execute(listed).fetchall()]
-        newest = max([s for s in stamps if s is not None] + ([newest] if newest else []), default=None)
-        if exported is None or not target.exists() or _replaced_since(con, name, exported):
+        whole = exported is None or not target.exists() or _replaced_since(con, name, exported)
+        # a tick lists only the loads after the last export (zone maps skip the rest of a big raw table)
+        listed = f"select distinct _loaded_at from {_q(table)} where _loaded_at > ? order by 1"
+        stamps = [r[0] for r in con.execute(listed, [datetime.min if whole else exported]).fetchall()]
+        newest = max([*stamps, *([newest] if newest else [])], default=None)
+        if whole:
             staged = folder.new_staging()
             staged.mkdir()
             _copy(con, f"select * from {_q(table)} limit 0", staged / "part-schema.parquet")
@@ -147,7 +149,7 @@ def _export_raw(con, folder: SparkFolder, exported: datetime | None) -> datetime
                 _copy_load(con, table, stamp, staged)
             replace_folder(target, staged)
             continue
-        for stamp in [s for s in stamps if s > exported]:
+        for stamp in stamps:
             _copy_load(con, table, stamp, target)
     for name in LEDGER_TABLES:
         table = f"raw.{name}"

@@ -104,10 +104,10 @@ def _write_window(spark, folder: SparkFolder, model: Model, window: tuple[dateti
 
     target = folder.table(model.table)
     start, end = window
-    frame = _frame(spark, model, window)
+    computed = frame = _frame(spark, model, window)
     earliest = start
     if model.moves:  # the keys' earlier rows lie at or after their `since`: those days are touched too
-        frame = frame.cache()
+        computed = frame = frame.cache()  # read twice: its earliest `since`, then written
         since = frame.agg(F.min(F.col(model.moves["since"]))).collect()[0][0]
         earliest = min(start, since) if since is not None else start
     touched = [d for d in days(target) if _day_start(d) < end and _day_start(d) + DAY > earliest]
@@ -120,6 +120,7 @@ def _write_window(spark, folder: SparkFolder, model: Model, window: tuple[dateti
         frame = frame.unionByName(kept)
     staged = folder.new_staging()
     _write_by_day(frame, model, staged)
+    computed.unpersist()
     replace_days(target, staged, set(touched))
 
 
