@@ -560,9 +560,15 @@ def _tick(args: argparse.Namespace) -> int:
 
 
 def _spark_run(args: argparse.Namespace, target: Path, tick: bool) -> int:
-    """A build or tick on Spark: what the contracts loaded, the window, the seconds of each step."""
-    from pipelines.spark.build import build_spark, tick_spark
+    """A build or tick on Spark: what the contracts loaded, the window, the seconds of each step; a build that
+    quarantined too much of a source fails naming it, as on DuckDB."""
+    from datetime import UTC, datetime
 
+    from pipelines.orchestration.build import heavy_quarantine
+    from pipelines.spark.build import build_spark, tick_spark
+    from pipelines.spark.folder import SparkFolder
+
+    since = datetime.now(UTC).replace(tzinfo=None)
     run = (tick_spark if tick else build_spark)(
         args.landing, target, master=args.master, progress=not getattr(args, "quiet", True), wait_s=args.wait
     )
@@ -577,7 +583,11 @@ def _spark_run(args: argparse.Namespace, target: Path, tick: bool) -> int:
         window += f" (lost work from {run.lost_from:%Y-%m-%d %H:%M})"
     steps = ", ".join(f"{k} {v:.1f} s" for k, v in run.seconds.items())
     print(f"spark {args.master}: {run.models} models over {window} into {target}; data ends {run.data_end}; {steps}")
-    return 0 if all(load.reconciles for load in run.loads) else 1
+    errors = [] if tick else heavy_quarantine(run.loads, SparkFolder.of(target).ledger.published, since,
+                                              getattr(args, "max_quarantined", None))  # fmt: skip
+    for line in errors:
+        print(line, file=sys.stderr)
+    return 0 if all(load.reconciles for load in run.loads) and not errors else 1
 
 
 def _ack(args: argparse.Namespace) -> int:

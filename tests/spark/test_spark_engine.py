@@ -3,6 +3,8 @@ the rows of a full Spark rebuild; the semantic layer answers the same on both en
 
 from __future__ import annotations
 
+import shutil
+
 import duckdb
 import polars as pl
 import pyarrow.parquet as pq
@@ -147,3 +149,25 @@ def test_explain_reads_the_spark_warehouse(spark_folder, capsys):
 
     assert main(["explain", "--db", str(spark_folder / "goodput.duckdb"), "--format", "json"]) == 0
     assert '"largest_fault_family"' in capsys.readouterr().out
+
+
+def test_a_spark_build_that_quarantines_much_of_a_source_fails_naming_it(tmp_path, capsys):
+    """The same contracts as on DuckDB: the tiny fleet's GPU telemetry landed twice, half of it quarantined as
+    duplicates, and the build exits 1 naming the source and the reason; nothing is dropped."""
+    from pipelines.cli import main
+    from tests.fixtures.tiny_fleet import write_tiny_fleet
+
+    landing = tmp_path / "landing"
+    write_tiny_fleet(landing)
+    (original,) = (landing / "gpu_telemetry").rglob("*.parquet")
+    shutil.copy(original, original.with_name("again.parquet"))
+    warehouse = tmp_path / "spark"
+    assert (
+        main(["build", "--engine", "spark", "--landing", str(landing), "--warehouse", str(warehouse), "--quiet"]) == 1
+    )
+    err = capsys.readouterr().err
+    assert "error: gpu_telemetry: 50.0% of" in err and "top reasons: duplicate key" in err
+    with duckdb.connect(str(warehouse / "goodput.duckdb"), read_only=True) as con:
+        quarantined = con.execute("select count(*) from raw._quarantine where source = 'gpu_telemetry'").fetchone()[0]
+        accepted = con.execute("select count(*) from raw.gpu_telemetry").fetchone()[0]
+    assert quarantined == accepted > 0
