@@ -179,6 +179,7 @@ def _parser() -> argparse.ArgumentParser:
     tick.add_argument("--db", type=Path, help="DuckDB file (the DuckDB engine)")
     _engine_arguments(tick)
     tick.add_argument("--wait", type=float, help=WAIT_HELP)
+    tick.add_argument("--timings", action="store_true", help="also print the seconds of each step, slowest first")
     tick.set_defaults(handler=_tick)
 
     ack = commands.add_parser("ack", help="acknowledge a page so that it does not escalate")
@@ -188,7 +189,9 @@ def _parser() -> argparse.ArgumentParser:
     ack.set_defaults(handler=_ack)
 
     bench = commands.add_parser("bench", help="speed and memory on the default fleet, medians and ratios")
-    bench.add_argument("--days", type=int, default=7, help="days of the default fleet to simulate and ingest")
+    bench.add_argument("--days", type=_day_list, default=[7],
+                       help="days of the default fleet to simulate and ingest; several, comma-separated (7,30,90), "
+                       "measure how each figure grows with history")  # fmt: skip
     bench.add_argument("--repeat", type=int, default=3, help="runs per figure (the median is reported)")
     bench.add_argument("--format", choices=("table", "json"), default="table")
     bench.add_argument("--no-spark", action="store_true", help="skip the Spark builds (minutes each)")
@@ -555,7 +558,12 @@ def _tick(args: argparse.Namespace) -> int:
     target = _target(args)
     if args.engine == "spark":
         return _spark_run(args, target, tick=True)
-    print(", ".join(f"{k} {v}" for k, v in tick(args.landing, target, wait_s=args.wait).items()))
+    result = tick(args.landing, target, wait_s=args.wait)
+    steps = result.pop("steps_s")
+    print(", ".join(f"{k} {v}" for k, v in result.items()))
+    if args.timings:
+        for name, seconds in steps.items():
+            print(f"  {seconds:8.3f} s  {name}")
     return 0
 
 
@@ -672,16 +680,40 @@ def _shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def _bench(args: argparse.Namespace) -> int:
-    from pipelines.bench import machine, run_bench, to_json
+def _day_list(text: str) -> list[int]:
+    try:
+        days = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected whole days, comma-separated (7,30,90)") from None
+    if not days or min(days) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected whole days of at least 1")
+    return days
 
-    figures = run_bench(days=args.days, repeat=args.repeat, spark=not args.no_spark and _spark_available())
+
+def _bench(args: argparse.Namespace) -> int:
+    from bench.harness import machine, to_json
+    from bench.run import run_bench
+
+    result = run_bench(days=args.days, repeat=args.repeat, spark=not args.no_spark and _spark_available())
     if args.format == "json":
-        print(to_json(figures))
+        print(to_json(result))
         return 0
     print("machine: " + ", ".join(f"{k} {v}" for k, v in machine().items()))
+    verdict = {True: "ok", False: "MISSED", None: ""}
     _print_table(
-        ["figure", "median s", "runs s", "target s", "peak MiB", "baseline", "baseline s", "ratio", "rows/s"],
+        [
+            "figure",
+            "median s",
+            "runs s",
+            "target s",
+            "peak MiB",
+            "baseline",
+            "baseline s",
+            "ratio",
+            "target x",
+            "rows/s",
+            "targets",
+        ],  # fmt: skip
         [
             [
                 f.name,
@@ -690,13 +722,27 @@ def _bench(args: argparse.Namespace) -> int:
                 _opt(f.target_s, "{:.1f}"),
                 f"{f.peak_rss_mib:,.0f}",
                 f.baseline or "",
-                _opt(f.baseline_median_s, "{:.1f}"),
+                _opt(f.baseline_median_s, "{:.2f}"),
                 _opt(f.ratio, "{:.2f}x"),
+                _opt(f.target_ratio, "{:.1f}x"),
                 _opt(f.rows_per_s, "{:,.0f}"),
+                verdict[f.meets],
             ]
-            for f in figures
+            for f in result.figures
         ],
     )
+    _print_table(
+        ["days", "landing MiB", "working file MiB", "published MiB", "warehouse MiB"],
+        [[str(d), *(f"{v:,.0f}" for v in size.values())] for d, size in result.sizes.items()],
+    )
+    if result.year:
+        year = result.year
+        print(
+            f"a year (from {year['from_days'][0]} and {year['from_days'][1]} days): "
+            f"warehouse {year['warehouse_gb']} GB, "
+            f"landing {year['landing_gb']} GB, full build {year['build_s']:,.0f} s; "
+            f"{'fits' if year['fits'] else 'does not fit'} a {year['fits_disk_gb']:.0f} GB disk"
+        )
     return 0
 
 

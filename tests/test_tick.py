@@ -7,7 +7,7 @@ from datetime import timedelta
 import duckdb
 import pytest
 
-from pipelines.bench import _add_tick
+from bench.workloads import add_tick
 from pipelines.orchestration.build import build
 from pipelines.orchestration.tick import tick
 from pipelines.warehouse.publish import clone
@@ -20,6 +20,10 @@ COMPARED = {
     "marts.fct_health__node_minutes": "minute_at",
     "intermediate.int_regions__pending_demand": "minute_at",
     "marts.fct_goodput__hourly": "bucket_at",
+    "intermediate.int_jobs__attempts": "started_at",  # keyed, published by day of start
+    "intermediate.int_jobs__queue_spans": "queued_at",
+    "intermediate.int_regions__class_waits": "minute_at",
+    "intermediate.int_runtime__reference_step_times": "hour_at",
 }
 
 
@@ -28,7 +32,7 @@ def ticked(tmp_path_factory, landing, incidents_db_path):
     root = tmp_path_factory.mktemp("tick")
     shutil.copytree(landing, root / "landing")
     clone(incidents_db_path, root / "ticked.duckdb")
-    _add_tick(root / "landing", 0)  # the bench's first tick: five minutes and a policy change an hour before
+    add_tick(root / "landing", 0)  # the bench's first tick: five minutes and a policy change an hour before
     result = tick(root / "landing", root / "ticked.duckdb")
     build(root / "landing", root / "full.duckdb", progress=False)
     return root, result

@@ -1,40 +1,25 @@
 -- one row per region, workload class and minute in which jobs of the class waited to start: how many, how many
 -- GPUs they asked for, and since when the longest-waiting one has queued (its wait is what the class's SLO is about)
-with events as (
-    select * from staging.stg_scheduler__events
-),
-
-jobs as (
-    select job_id, region, workload_class, requested_gpus, from staging.stg_jobs__submissions
+with queue_spans as (
+    select * from intermediate.int_jobs__queue_spans
 ),
 
 data_end as (
     select * from intermediate.int_data__end
 ),
 
-waits as (
-    select
-        job_id,
-        attempt,
-        min(event_at) filter (where event_type in ('submitted', 'requeued')) as queued_at,
-        min(event_at) filter (where event_type in ('started', 'ended')) as left_queue_at,
-    from events
-    group by job_id, attempt
-),
-
 spans as (
+    -- the waits still open when the window begins (what a tick reads follows the queue, not the history)
     select
-        w.job_id,
-        j.region,
-        j.workload_class,
-        coalesce(j.requested_gpus, 1) as gpus,
-        w.queued_at,
-        date_trunc('minute', w.queued_at + interval 59 second) as first_minute,
-        coalesce(w.left_queue_at, d.ended_at) as left_at,
-    from waits as w
-    join jobs as j on j.job_id = w.job_id
+        s.region,
+        s.workload_class,
+        s.gpus,
+        s.queued_at,
+        s.first_minute,
+        coalesce(s.left_queue_at, d.ended_at) as left_at,
+    from queue_spans as s
     cross join data_end as d
-    where w.queued_at is not null
+    where (s.left_queue_at is null or s.left_queue_at > $window_start) and s.first_minute < $window_end
 ),
 
 minutes as (

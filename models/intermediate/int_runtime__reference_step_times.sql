@@ -1,7 +1,9 @@
 -- one row per cohort (model type, SKU, GPU count) per hour: the healthy reference step time and its parts,
--- the median of the cohort's hourly medians over the 7 days before the hour (causal; robust to a bad hour)
+-- the median of the cohort's hourly medians over the 7 days before the hour (causal; robust to a bad hour);
+-- a tick recomputes the hours of its window from the 7 days before them
 with hourly as (
     select * from intermediate.int_runtime__cohort_hours
+    where hour_at >= $window_start::timestamp - interval 7 day and hour_at < $window_end
 ),
 
 with_history as (
@@ -25,6 +27,7 @@ with_history as (
             and p.gpus = h.gpus
             and p.hour_at >= h.hour_at - interval 7 day
             and p.hour_at <= h.hour_at - interval 1 hour
+    where h.hour_at >= $window_start and h.hour_at < $window_end
     group by h.model_type, h.sku, h.gpus, h.hour_at
 ),
 

@@ -16,6 +16,7 @@ from pipelines.detect.gaming import gaming_episodes
 from pipelines.detect.health import health_episodes
 from pipelines.detect.signals import detector_episodes
 from pipelines.detect.warehouse import fetch
+from pipelines.timing import StepClock
 
 # rules that are not in the YAML of health rules or detectors: severity, intent, family, action, summary
 BUILT_IN = {
@@ -128,9 +129,14 @@ def data_window(con: duckdb.DuckDBPyConnection, until: datetime | None = None) -
 
 
 def evaluate(
-    con: duckdb.DuckDBPyConnection, until: datetime | None = None, since: datetime | None = None
+    con: duckdb.DuckDBPyConnection,
+    until: datetime | None = None,
+    since: datetime | None = None,
+    clock: StepClock | None = None,
 ) -> pl.DataFrame:
-    """Alerts from the data before `until` (all the data when None), looking back to `since`."""
+    """Alerts from the data before `until` (all the data when None), looking back to `since`; `clock` collects the
+    seconds of each family of rules."""
+    clock = clock or StepClock()
     window = data_window(con, until)
     if window is None:
         return pl.DataFrame(schema=alerting.ALERT_SCHEMA)
@@ -138,12 +144,15 @@ def evaluate(
         window = (max(window[0], since), window[1])
     health, config = health_config(), detection_config()
     delay = health.arrival_delay_min
-    found = [_annotate_health(health_episodes(con, health, window), health)]
-    for frame in (
-        detector_episodes(con, config, window, delay),
-        cohort_episodes(con, config, window, delay),
-        gaming_episodes(con, config, window, delay),
+    with clock.step("detect:health"):
+        found = [_annotate_health(health_episodes(con, health, window), health)]
+    for name, rules in (
+        ("detectors", detector_episodes),
+        ("cohorts", cohort_episodes),
+        ("gaming", gaming_episodes),
     ):
+        with clock.step(f"detect:{name}"):
+            frame = rules(con, config, window, delay)
         if not frame.is_empty():
             found.append(_annotate(frame, config))
     found = [f for f in found if not f.is_empty()]

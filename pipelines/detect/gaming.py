@@ -22,9 +22,10 @@ held as (
     join intermediate.int_gpu_minutes__allocation as a on a.gpu_id = b.gpu_id and a.minute_at = b.minute_at
 ),
 progress as (
-    -- causal: a job counts as progressing from its first reported step on, not before
-    select job_id, attempt, min(minute_at) as first_step_at from staging.stg_runtime__worker_minutes
-    where steps > 0 and minute_at < $2 group by all
+    -- causal: a job counts as progressing from its first reported step on, not before (a first step after the
+    -- window is after every minute of it)
+    select job_id, attempt, first_step_at from intermediate.int_jobs__attempt_progress
+    where first_step_at < $2
 )
 select j.team, h.minute_at, count(*)::double as gpus
 from held as h

@@ -15,22 +15,32 @@ from pipelines.detect.engine import data_window, evaluate
 from pipelines.detect.stragglers import COLUMNS as STRAGGLER_COLUMNS
 from pipelines.detect.stragglers import find_stragglers
 from pipelines.detect.warehouse import fetch
+from pipelines.timing import StepClock
 
 DRAIN_ACTIONS = ("quarantine", "preempt")
 LOOKBACK = timedelta(hours=26)
 REFRESH = timedelta(hours=2)
 
 
-def detect(con: duckdb.DuckDBPyConnection, until: datetime | None = None, since: datetime | None = None) -> dict:
+def detect(
+    con: duckdb.DuckDBPyConnection,
+    until: datetime | None = None,
+    since: datetime | None = None,
+    clock: StepClock | None = None,
+) -> dict:
     """Evaluate and store. With `since`, alerts detected from `since` on are replaced and older ones kept (a tick);
-    without, the whole log is rebuilt (a replay of every tick in the data)."""
+    without, the whole log is rebuilt (a replay of every tick in the data). `clock` collects seconds by step."""
+    clock = clock or StepClock()
     window = data_window(con, until)
     looked_back = None if since is None else since - LOOKBACK  # baselines need the day before the tick
     replace_from = None if since is None else since - REFRESH  # alerts still open near the tick are re-judged
-    alerts = evaluate(con, until, looked_back)
+    alerts = evaluate(con, until, looked_back, clock)
     if window and looked_back is not None:
         window = (max(window[0], looked_back), window[1])  # a tick looks at the recent runs only
-    stragglers = find_stragglers(con, detection_config(), window) if window else pl.DataFrame(schema=STRAGGLER_COLUMNS)
+    with clock.step("detect:stragglers"):
+        stragglers = (
+            find_stragglers(con, detection_config(), window) if window else pl.DataFrame(schema=STRAGGLER_COLUMNS)
+        )
     if replace_from is not None:
         alerts = alerts.filter(pl.col("detected_at") >= replace_from)
         stragglers = stragglers.filter(pl.col("detected_at") >= replace_from) if len(stragglers) else stragglers

@@ -26,7 +26,8 @@ QUARANTINE = "raw._quarantine"
 REPLACED = "raw._replaced"  # files whose earlier rows gave way to new content: models keyed on rows must rebuild
 LANDING_SUFFIXES = (".parquet",)
 ADAPTER_QUARANTINE = "_quarantine"  # landing folder of the lines `goodput ingest` could not use
-MEMORY_LIMIT = os.environ.get("GOODPUT_DUCKDB_MEMORY", "5GB")
+# DuckDB's share of a step's memory: the rest of the 4 GiB every step keeps to is Python's, Polars' and Arrow's
+MEMORY_LIMIT = os.environ.get("GOODPUT_DUCKDB_MEMORY", "3GB")
 
 
 @dataclass

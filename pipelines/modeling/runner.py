@@ -17,6 +17,7 @@ from sqlglot import exp
 from pipelines.catalog import schema_columns, table_columns, table_exists
 from pipelines.contracts import SOURCES
 from pipelines.modeling.project import Model
+from pipelines.warehouse.parts import part_key_sql
 
 FULL_WINDOW = (datetime(1970, 1, 1), datetime(9999, 12, 31))
 ALIGN = {"5min": timedelta(minutes=5), "hour": timedelta(hours=1), "day": timedelta(days=1)}
@@ -181,6 +182,7 @@ def _run_by_key(con, model: Model, target: str, kind: str | None, window) -> int
     if written is None:
         con.execute(f"create or replace table {target} as {model.sql}")
         written = con.execute(f"select count(*) from {target}").fetchall()[0][0]
+        mark_touched(con, model.table, None)
     con.execute(f"insert or replace into {WATERMARKS} values (?, ?)", [model.table, through])
     return written
 
@@ -224,25 +226,57 @@ def _changed_keys(con, model: Model, key: str, since: datetime) -> exp.Query | N
 
 
 def _replace_keys(con, model: Model, target: str, key: str, keys: exp.Query) -> int | None:
-    """Delete the changed keys' rows and insert them again; None when the table no longer has the model's columns."""
+    """Delete the changed keys' rows and insert them again, marking the parts they left and entered (see
+    `mark_touched`); None when the table no longer has the model's columns."""
     column = exp.to_identifier(key, quoted=True).sql("duckdb")
     con.execute(f"create or replace temp table _changed_keys as {keys.sql('duckdb')}")
+    changed = f"{column} in (select {column} from _changed_keys)"
+    parts_by = model.incremental.get("parts_by")
+    touched, after = None, None
+    if parts_by:  # the parts of the rows about to be replaced, then of their replacements
+        part = part_key_sql(exp.to_identifier(parts_by, quoted=True).sql("duckdb"))
+        touched = f"select distinct {part} from {target} where {changed}"
+        con.execute(f"create or replace temp table _touched_parts as {touched}")
+
+        def after() -> None:
+            mark_touched(con, model.table, f"{touched} union all select * from _touched_parts")
+
     written = _delete_and_insert(
         con,
-        (f"delete from {target} where {column} in (select {column} from _changed_keys)", None),
+        (f"delete from {target} where {changed}", None),
         (f"insert into {target} {_narrowed(con, model, [key], '_changed_keys')}", None),
+        after,
     )
     con.execute("drop table _changed_keys")
+    if touched is not None:
+        con.execute("drop table _touched_parts")
     return written
 
 
-def _delete_and_insert(con, delete: tuple[str, dict | None], insert: tuple[str, dict | None]) -> int | None:
-    """Replace rows in one transaction; the rows inserted, or None (rolled back) when the table no longer has the
-    model's columns (the SQL gained or lost one since the table was built), which calls for a full rebuild."""
+TOUCHED_PARTS = "control.touched_parts"
+
+
+def mark_touched(con, table: str, parts_query: str | None) -> None:
+    """Record the publication parts a write changed (all of them: None), so that publishing rewrites only those:
+    a keyed model's rows move between parts only where its keys changed, which no time range tells."""
+    con.execute("create schema if not exists control")
+    con.execute(f"create table if not exists {TOUCHED_PARTS} (model varchar, part varchar)")
+    if parts_query is None:
+        con.execute(f"insert into {TOUCHED_PARTS} values (?, '*')", [table])
+    else:
+        con.execute(f"insert into {TOUCHED_PARTS} select distinct ?, part from ({parts_query}) as t(part)", [table])
+
+
+def _delete_and_insert(con, delete: tuple[str, dict | None], insert: tuple[str, dict | None], after=None) -> int | None:
+    """Replace rows in one transaction (with `after`, any bookkeeping that must commit with them); the rows
+    inserted, or None (rolled back) when the table no longer has the model's columns (the SQL gained or lost one
+    since the table was built), which calls for a full rebuild."""
     con.execute("begin transaction")
     try:
         con.execute(*delete)
         written = con.execute(*insert).fetchall()[0][0]
+        if after is not None:
+            after()
     except (duckdb.BinderException, duckdb.ConversionException):
         con.execute("rollback")
         return None
@@ -292,7 +326,7 @@ def _restate_lost_work(con, model: Model, target: str, span: tuple[datetime, dat
     in_span = f"{time_column} >= $span_start and {time_column} < $window_start"
     failed_jobs = f"job_id in (select job_id from ({LOST_ATTEMPTS_SQL}))"
     con.execute(f"create or replace temp table _lost_rows as select distinct {listed} from {target} "
-                f"where {in_span} and {failed_jobs}", bounds)  # fmt: skip
+                f"where {in_span} and {failed_jobs}", {**bounds, "reach_start": span[1] - MAX_RESTATEMENT})  # fmt: skip
     if not con.execute("select count(*) from _lost_rows").fetchall()[0][0]:
         return 0
     written = _delete_and_insert(
@@ -343,20 +377,23 @@ with failed as (
     where event_type = 'ended' and event_at >= $window_start and state <> 'completed'
 ),
 starts as (
+    -- starts within a tick's reach only (what a tick reads does not follow the history): an attempt that failed
+    -- without one there started earlier, and its loss is capped at the reach anyway
     select job_id, attempt, min(event_at) as started_at from raw.scheduler_events
-    where event_type = 'started' and event_at < $window_start group by all
+    where event_type = 'started' and event_at >= $reach_start group by all
 )
--- only jobs that report steps can lose work after a checkpoint
-select s.job_id, s.attempt, s.started_at from starts as s
-join failed as f on f.job_id = s.job_id and f.attempt = s.attempt
-join raw.job_metadata as j on j.job_id = s.job_id
-where coalesce(j.reports_steps, true)
+-- only jobs that report steps can lose work after a checkpoint; an attempt started in the window lost none before it
+select f.job_id, f.attempt, greatest(coalesce(s.started_at, $reach_start), $reach_start) as started_at
+from failed as f
+left join starts as s on s.job_id = f.job_id and s.attempt = f.attempt
+join raw.job_metadata as j on j.job_id = f.job_id
+where coalesce(j.reports_steps, true) and (s.started_at is null or s.started_at < $window_start)
 """
 RESTATE_SQL = f"""
 with restated as ({LOST_ATTEMPTS_SQL}),
 checkpoints as (
     select job_id, attempt, max(ts) as checkpoint_at from raw.job_runtime_metrics
-    where checkpoint_s > 0 and ts < $window_start group by all
+    where checkpoint_s > 0 and ts >= $reach_start and ts < $window_start group by all
 )
 select min(coalesce(c.checkpoint_at, a.started_at))
 from restated as a
@@ -389,7 +426,8 @@ def restatement_window(
         (snapshot,) = con.execute(LATE_SNAPSHOT_SQL, {"loaded_since": loaded_since}).fetchall()[0]
         if snapshot is not None:
             start = min(start, max(snapshot, window[0] - MAX_SNAPSHOT_RESTATEMENT))
-    (earliest,) = con.execute(RESTATE_SQL, {"window_start": window[0]}).fetchall()[0]
+    reach = {"window_start": window[0], "reach_start": window[0] - MAX_RESTATEMENT}
+    (earliest,) = con.execute(RESTATE_SQL, reach).fetchall()[0]
     if earliest is not None:
         lost_from = max(date_floor_minute(earliest), window[0] - MAX_RESTATEMENT)
     return Restatement((start, window[1]), lost_from if lost_from is not None and lost_from < start else None)

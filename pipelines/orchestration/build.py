@@ -33,6 +33,7 @@ from pipelines.quality.checks import QUALITY_CHECKS
 from pipelines.reports.assets import REPORT_CHECKS
 from pipelines.reports.campaigns import register_new
 from pipelines.resources import Warehouse
+from pipelines.timing import StepClock
 from pipelines.warehouse import Layout, writer_lock
 from pipelines.warehouse.publish import Published, publish
 
@@ -197,20 +198,26 @@ def update(
     landing: str | Path,
     window: tuple[datetime, datetime],
     loaded_after: datetime | None = None,
+    clock: StepClock | None = None,
 ) -> tuple[list[SourceLoad], Restatement, datetime]:
     """The tick's update: the same functions the raw, model and detection assets call, in the order Dagster gives
     them, on the tick's one connection. The tick is already a Dagster job; launching a run per asset inside it would
     cost about four seconds of a five-second budget in run and event bookkeeping. `loaded_after`: when the last
     published tick loaded, so that rows a killed tick loaded since count as new (returns the loads, what was
-    restated and this load's time)."""
+    restated and this load's time). `clock` collects the seconds of each step."""
+    clock = clock or StepClock()
     loaded_since = _clock()
-    loads = load_all(con, landing, loaded_since)
+    with clock.step("load"):
+        loads = load_all(con, landing, loaded_since)
     new_since = loaded_since if loaded_after is None else min(loaded_since, loaded_after + timedelta(microseconds=1))
-    restated = restatement_window(con, window, new_since)
+    with clock.step("restatement_window"):
+        restated = restatement_window(con, window, new_since)
     project = load_project()
     for name in model_order(project):
-        run_model(con, project[name], restated.window, count_views=False, lost_from=restated.lost_from)
-    detect(con, until=restated.window[1], since=restated.lost_from or restated.window[0])  # lost_from is earlier
+        with clock.step(name):
+            run_model(con, project[name], restated.window, count_views=False, lost_from=restated.lost_from)
+    with clock.step("detect"):  # lost_from is earlier than the window
+        detect(con, until=restated.window[1], since=restated.lost_from or restated.window[0], clock=clock)
     return loads, restated, loaded_since
 
 

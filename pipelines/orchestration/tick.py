@@ -25,6 +25,7 @@ from pipelines.detect.routing import deliver, enqueue
 from pipelines.ingest.load import connect
 from pipelines.orchestration.build import build, data_end, publish_working, update
 from pipelines.resources import Warehouse
+from pipelines.timing import StepClock
 from pipelines.warehouse import Layout, writer_lock
 from pipelines.warehouse.publish import TIMED_UNCHANGED, current_manifest, publish
 
@@ -44,15 +45,21 @@ def tick(landing: str | Path, db: str | Path, progress: bool = False, wait_s: fl
                 before = _published_time(manifest, "data_end") or data_end(con)
                 if before is not None:
                     loaded_after = _published_time(manifest, "load_started_at")
-                    loads, restated, loaded_since = update(con, landing, (before, before + FAR), loaded_after)
-                    result = finish_tick(con, loads, before)
-                    published = publish_working(con, layout, restated, loaded_since)
-                    return {**result, "published": published.generation, "publish_s": round(published.seconds, 2)}
+                    clock = StepClock()
+                    loads, restated, loaded_since = update(con, landing, (before, before + FAR), loaded_after, clock)
+                    with clock.step("page"):
+                        result = finish_tick(con, loads, before)
+                    with clock.step("publish"):
+                        published = publish_working(con, layout, restated, loaded_since)
+                    with clock.step("checkpoint"):  # what closing the file would do, on the clock
+                        con.execute("checkpoint")
+                    return {**result, "published": published.generation, "publish_s": round(published.seconds, 2),
+                            "steps_s": clock.rounded()}  # fmt: skip
         loads = build(landing, db, progress=progress)
         with connect(layout.work) as con:
             result = finish_tick(con, loads, None)
             published = publish(con, layout, TIMED_UNCHANGED)  # the outbox changed
-        return {**result, "published": published.generation, "publish_s": round(published.seconds, 2)}
+        return {**result, "published": published.generation, "publish_s": round(published.seconds, 2), "steps_s": {}}
 
 
 def _published_time(manifest: dict, key: str) -> datetime | None:

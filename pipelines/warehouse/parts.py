@@ -6,6 +6,8 @@ Three ways to keep a table's parts, by what is known of how it changes:
   before (a tick rewrites a quarter hour at most, whatever the minute).
 - `append`: a raw table (rows are only added, stamped `_loaded_at`): each publish adds the rows loaded since as one
   part, and every 24 parts of one level merge into one of the next, so the part count stays small.
+- `keyed`: a model incremental by unique key with `parts_by` (a time column): parts are days of that column, and a
+  publish rewrites the days its writes marked as touched (see `modeling.runner.mark_touched`), nothing else.
 - `whole`: anything else (full rebuilds, keyed models, alerts, control): rewritten as one part when its fingerprint
   (row count and a hash of every row) changed.
 A part is never written over: a new generation writes new files, so a reader of an older snapshot is undisturbed.
@@ -76,10 +78,14 @@ def export_time(con, table: Table, entry: dict | None, since: datetime | None, o
     column = exp.to_identifier(table.column, quoted=True).sql("duckdb")
     parts = dict(entry["parts"]) if entry else {}
     parts.pop(EMPTY_KEY, None)
+    where = "true"
     if entry is None or since is None:
         parts, start = {}, None
         newest = con.execute(f"select max({column}) from {table.sql_name}").fetchall()[0][0]
         hot = _floor(_as_datetime(newest), DAY) if newest is not None else None
+        if hot is not None:  # days before the newest one, a statement each: memory follows a day, not the history
+            parts.update(_copy_days(con, table, column, hot, out))
+            where = f"{column} >= $hot or {column} is null"
     else:
         overlapping = [k for k in parts if k != NULL_KEY and _key_end(k) > since]
         start = min([_key_start(k) for k in overlapping] + [_floor(since, QUARTER)])
@@ -91,7 +97,7 @@ def export_time(con, table: Table, entry: dict | None, since: datetime | None, o
         + (f"when {column} < $hot then 'D' || strftime({column}, '%Y%m%d') " if hot is not None else "")
         + f"else 'Q' || strftime(time_bucket(interval 15 minute, {column}::timestamp), '%Y%m%dT%H%M') end"
     )
-    where = "true" if start is None else f"{column} >= $start"
+    where = where if start is None else f"{column} >= $start"
     query = f"select *, {key} as _part from {table.sql_name} where {where}"
     params = {k: v for k, v in (("hot", hot), ("start", start)) if v is not None}
     parts.update(_copy_partitioned(con, query, params, out))
@@ -115,6 +121,36 @@ def compact_time(con, entry: dict, since: datetime | None, out: Path) -> bool:
         del entry["parts"][key]
     entry["parts"][f"D{day}"] = [_relative(out, target)]
     return True
+
+
+def part_key_sql(column: str) -> str:
+    """The part a row of a keyed table belongs to: the day of its `parts_by` column (a quoted identifier)."""
+    return f"coalesce('D' || strftime({column}::timestamp, '%Y%m%d'), '{NULL_KEY}')"
+
+
+def export_keyed(con, table: Table, entry: dict | None, touched: set[str] | None, out: Path) -> dict:
+    """The table's day parts after rewriting the touched ones (every one with no entry or touched None); every
+    part again when the parts no longer add up to the table (a write that marked nothing)."""
+    column = exp.to_identifier(table.column, quoted=True).sql("duckdb")
+    key = part_key_sql(column)
+    if entry is None or touched is None or "*" in touched or "counts" not in entry:
+        touched = {k for (k,) in con.execute(f"select distinct {key} from {table.sql_name}").fetchall()}
+        entry = {"parts": {}, "counts": {}}
+    parts, counts = dict(entry["parts"]), dict(entry["counts"])
+    parts.pop(EMPTY_KEY, None)
+    for part in sorted(touched):
+        parts.pop(part, None)
+        counts.pop(part, None)
+        target = out / f"_part={part}" / "p0.parquet"
+        (written,) = _copy(con, f"select * from {table.sql_name} where {key} = $part", {"part": part}, target)
+        if written:
+            parts[part], counts[part] = [_relative(out, target)], written
+        else:
+            target.unlink()
+    (total,) = con.execute(f"select count(*) from {table.sql_name}").fetchall()[0]
+    if sum(counts.values()) != total and entry["parts"]:
+        return export_keyed(con, table, None, None, out)
+    return {"parts": parts, "counts": counts}
 
 
 def export_append(con, table: Table, entry: dict | None, replaced: bool, generation: int, out: Path) -> dict:
@@ -175,6 +211,22 @@ def export_empty(con, table: Table, out: Path) -> dict:
     return {"parts": {EMPTY_KEY: [_relative(out, target)]}}
 
 
+def _copy_days(con, table: Table, column: str, before: datetime, out: Path) -> dict[str, list[str]]:
+    """One part per day of the table before `before`, each written by its own statement."""
+    days = con.execute(
+        f"select distinct date_trunc('day', {column})::timestamp as day from {table.sql_name} "
+        f"where {column} < $before order by day",
+        {"before": before},
+    ).fetchall()
+    written = {}
+    for (day,) in days:
+        target = out / f"_part=D{day:%Y%m%d}" / "p0.parquet"
+        query = f"select * from {table.sql_name} where {column} >= $day and {column} < $day + interval 1 day"
+        _copy(con, query, {"day": day}, target)
+        written[f"D{day:%Y%m%d}"] = [_relative(out, target)]
+    return written
+
+
 def _copy_partitioned(con, query: str, params: dict, out: Path) -> dict[str, list[str]]:
     out.mkdir(parents=True, exist_ok=True)
     target = exp.Literal.string(str(out)).sql("duckdb")
@@ -189,10 +241,11 @@ def _copy_partitioned(con, query: str, params: dict, out: Path) -> dict[str, lis
     return written
 
 
-def _copy(con, query: str, params: dict | None, target: Path) -> None:
+def _copy(con, query: str, params: dict | None, target: Path) -> tuple[int]:
+    """Write the query's rows to one Parquet file; (rows written,)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     literal = exp.Literal.string(str(target)).sql("duckdb")
-    con.execute(f"copy ({query}) to {literal} (format parquet, compression zstd)", params)
+    return con.execute(f"copy ({query}) to {literal} (format parquet, compression zstd)", params).fetchall()[0]
 
 
 def _relative(out: Path, file: Path) -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 from sqlglot import exp
 
+from pipelines.catalog import table_exists
 from pipelines.ingest.load import connect
 from pipelines.warehouse import parts
 from pipelines.warehouse.layout import Layout
@@ -28,6 +29,7 @@ from pipelines.warehouse.layout import Layout
 SCHEMAS_SKIPPED = ("main", "information_schema", "pg_catalog")
 GRACE_S = 5.0  # a reader that read the old link just before the swap has this long to open the old snapshot
 LOSSY_TYPES = ("HUGEINT", "UHUGEINT", "ENUM", "UNION", "BIT", "VARINT", "TIME WITH TIME ZONE")
+WRITER_ONLY = {"control.touched_parts"}  # the writers' bookkeeping of what to publish next, not for readers
 TIMED_UNCHANGED = datetime.max  # `changed_from` for a write that changed no time-partitioned table
 
 
@@ -74,13 +76,14 @@ def publish(
         views = {**views, **kept_elsewhere}
     written, compacted, manifest_tables = 0, False, {}
     replaced = _replaced_sources(con, old_tables)
+    touched = _touched_parts(con) if changed_from is not None else None
     for table in tables:
         out = layout.parts / table.name / f"g{generation:06d}"
         entry = old_tables.get(table.name)
         signature = signatures[table.name]
         if entry is not None and (entry["strategy"] != table.strategy or entry["columns"] != signature):
             entry = None  # a rebuilt table with other columns: every part again
-        new = _export(con, table, entry, changed_from, replaced, generation, out)
+        new = _export(con, table, entry, changed_from, replaced, generation, out, touched)
         if not compacted:
             compacted = _compact(con, table, new, changed_from, generation, out)
         if not new["parts"]:
@@ -96,13 +99,16 @@ def publish(
     }
     _write_snapshot(layout, manifest, views, old)
     _swap_link(layout, generation)
+    _clear_touched(con)
     if changed_from is None:
         layout.unpublished.unlink(missing_ok=True)
     removed = remove_superseded(layout)
     return Published(generation, layout.published, len(tables), written, time.perf_counter() - started, removed)
 
 
-def _export(con, table, entry, changed_from, replaced, generation, out) -> dict:
+def _export(con, table, entry, changed_from, replaced, generation, out, touched) -> dict:
+    if table.strategy == "keyed":
+        return parts.export_keyed(con, table, entry, None if touched is None else touched.get(table.name, set()), out)
     if table.strategy == "time":
         if entry is not None and changed_from is TIMED_UNCHANGED:
             return {"parts": dict(entry["parts"])}
@@ -155,17 +161,39 @@ def _inventory(con, signatures: dict[str, list[list[str]]]) -> tuple[list[parts.
     tables = []
     for schema, name in rows:
         full = f"{schema}.{name}"
-        if schema in SCHEMAS_SKIPPED:
+        if schema in SCHEMAS_SKIPPED or full in WRITER_ONLY:
             continue
         model = project.get(full)
         incremental = (model.incremental or {}) if model is not None else {}
-        if "time_column" in incremental:
+        if "unique_key" in incremental and "parts_by" in incremental:
+            tables.append(parts.Table(full, "keyed", incremental["parts_by"]))
+        elif "time_column" in incremental:
             tables.append(parts.Table(full, "time", incremental["time_column"], incremental.get("align")))
         elif schema == "raw" and "_loaded_at" in dict(signatures.get(full, [])):
             tables.append(parts.Table(full, "append", "_loaded_at"))
         else:
             tables.append(parts.Table(full, "whole"))
     return tables, views
+
+
+def _touched_parts(con) -> dict[str, set[str]]:
+    """The parts of keyed tables that writes since the last publish marked (see `modeling.runner.mark_touched`)."""
+    from pipelines.modeling.runner import TOUCHED_PARTS
+
+    if not table_exists(con, *TOUCHED_PARTS.split(".")):
+        return {}
+    found: dict[str, set[str]] = {}
+    for model, part in con.execute(f"select distinct model, part from {TOUCHED_PARTS}").fetchall():
+        found.setdefault(model, set()).add(part)
+    return found
+
+
+def _clear_touched(con) -> None:
+    """Published: the marks are spent (a writer killed before this point leaves them for the next publish)."""
+    from pipelines.modeling.runner import TOUCHED_PARTS
+
+    if table_exists(con, *TOUCHED_PARTS.split(".")):
+        con.execute(f"delete from {TOUCHED_PARTS}")
 
 
 def _create_views(snap, views: dict[str, str]) -> None:

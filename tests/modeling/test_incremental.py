@@ -32,6 +32,11 @@ def full_and_incremental(tmp_path_factory, landing):
     root = tmp_path_factory.mktemp("incremental")
     for name in ("full", "ticks"):
         build(landing, root / f"{name}.duckdb", progress=False, models=False)
+        with connect(working_path(root / f"{name}.duckdb")) as con:  # a job the scheduler ran with no metadata
+            con.execute(
+                "insert into raw.scheduler_events select * replace ('no-metadata-' || job_id as job_id) "
+                "from raw.scheduler_events where job_id = (select min(job_id) from raw.scheduler_events)"
+            )
     run_all(root / "full.duckdb", [None])
     # three uneven ticks, the middle one cutting through a 5-minute bucket and an hour
     cuts = [FULL_WINDOW[0], datetime(2026, 3, 2, 9, 7), datetime(2026, 3, 2, 17, 42), FULL_WINDOW[1]]

@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.bench import _add_tick
+from bench.workloads import add_tick
 from pipelines.orchestration.build import build
 from pipelines.orchestration.tick import tick
 from pipelines.warehouse import Layout
@@ -108,7 +108,7 @@ def test_a_reader_holding_the_file_blocks_no_build_or_tick_and_sees_one_state_un
         first = json.loads(reader.stdout.readline())
         build(landing, db, progress=False)
         for number in range(3):
-            _add_tick(landing, number)
+            add_tick(landing, number)
             result = tick(landing, db)
             assert result["new_rows"] > 0
             assert _ask(reader, "query") == first  # the held snapshot, unchanged, still answering
@@ -128,7 +128,7 @@ def test_superseded_snapshots_go_once_no_reader_holds_them(warehouse, monkeypatc
     reader = _reader("hold", str(db))
     held = json.loads(reader.stdout.readline())["generation"]
     for number in range(2):
-        _add_tick(landing, number)
+        add_tick(landing, number)
         tick(landing, db)
     kept = sorted(int(p.name[1:7]) for p in layout.snapshots.glob("g*.duckdb"))
     assert kept == [held, layout.current_generation()]  # the held one stays; the one in between is gone
@@ -150,7 +150,7 @@ def test_four_readers_in_a_loop_during_a_build_and_ticks_never_fail_nor_go_back(
         time.sleep(1.0)
         build(landing, db, progress=False)
         for number in range(3):
-            _add_tick(landing, number)
+            add_tick(landing, number)
             tick(landing, db)
     finally:
         stop.touch()
@@ -194,8 +194,8 @@ def test_a_tick_killed_midway_publishes_nothing_and_the_next_tick_recovers(wareh
     clone(db, reference)
     before = _summary(db)
     generation = Layout.of(db).current_generation()
-    _add_tick(landing, 0)
-    _add_tick(reference_landing, 0)
+    add_tick(landing, 0)
+    add_tick(reference_landing, 0)
     mark = tmp_path / "reached"
     killed = subprocess.Popen([sys.executable, "-c", KILLED_TICK, str(landing), str(db), str(mark), where], cwd=ROOT)
     deadline = time.monotonic() + 300
@@ -214,7 +214,7 @@ def test_a_tick_killed_midway_publishes_nothing_and_the_next_tick_recovers(wareh
 
 def test_two_writers_at_once_run_one_after_the_other(warehouse):
     landing, db = warehouse
-    _add_tick(landing, 0)
+    add_tick(landing, 0)
     first, second = (
         _goodput("tick", "--landing", str(landing), "--db", str(db)),
         _goodput("tick", "--landing", str(landing), "--db", str(db)),

@@ -4,17 +4,17 @@ the engine and nothing else."""
 
 import pytest
 
-from pipelines.bench import _duckdb_north_star, _pandas_north_star
+from bench.references import duckdb_north_star, pandas_north_star
 
 
 def test_the_pandas_and_duckdb_references_agree_on_every_hour_and_team(landing):
     by_pandas = {
         (row.hour.to_pydatetime().replace(tzinfo=None), row.team): (row.productive, row.paid)
-        for row in _pandas_north_star(str(landing)).reset_index().itertuples()
+        for row in pandas_north_star(str(landing)).reset_index().itertuples()
     }
     by_duckdb = {
         (hour.replace(tzinfo=None), team): (productive, paid)
-        for hour, team, productive, paid in _duckdb_north_star(str(landing))
+        for hour, team, productive, paid in duckdb_north_star(str(landing))
     }
     assert by_duckdb.keys() == by_pandas.keys()
     assert len(by_pandas) > 100  # a day of hours for several teams, not an empty join
