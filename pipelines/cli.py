@@ -563,7 +563,8 @@ def _tick(args: argparse.Namespace) -> int:
     print(", ".join(f"{k} {v}" for k, v in result.items()))
     if args.timings:
         for name, seconds in steps.items():
-            print(f"  {seconds:8.3f} s  {name}")
+            if seconds >= 0.005:
+                print(f"  {seconds:8.3f} s  {name}")
     return 0
 
 

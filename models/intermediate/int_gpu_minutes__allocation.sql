@@ -1,6 +1,8 @@
 -- one row per GPU per minute a job attempt held it (a running attempt holds its GPUs up to the end of the data)
 with attempts as (
+    -- the attempts that hold a minute of the window (the exact test is below, after the GPU lists are split)
     select * from intermediate.int_jobs__attempts
+    where started_at < $window_end and (ended_at is null or ended_at >= $window_start::timestamp - interval 1 minute)
 ),
 
 data_end as (

@@ -8,6 +8,9 @@ with runtime as (
 
 attempts as (
     select job_id, attempt, model_type, sku, gpus, from intermediate.int_jobs__attempts
+    -- the attempts that can hold the window's minutes (ended at most a day before it: a late report still joins),
+    -- so a tick does not read every attempt of the history
+    where started_at < $window_end and (ended_at is null or ended_at >= $window_start::timestamp - interval 1 day)
 ),
 
 final as (

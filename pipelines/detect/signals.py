@@ -143,12 +143,13 @@ def detector_episodes(
         found = episodes(hits, NODE_KEYS, det.persistence_min, window[1], delay_min=delay_min)
         frames.append(found.with_columns(pl.lit(name).alias("rule")))
     det = config.detectors["idle_with_demand"]
-    series = idle_with_demand_series(con, profile_window(window, det, config))
-    hits = against_baseline(series, REGION_KEYS, det, config)
+    series = _over(idle_with_demand_series, con, history_spans(window, det, config))
+    hits = _judged(against_baseline(series, REGION_KEYS, det, config), window)
     found = episodes(hits, REGION_KEYS, det.persistence_min, window[1], delay_min=delay_min)
     frames.append(found.with_columns(pl.lit("idle_with_demand").alias("rule")))
     det = config.detectors["queue_wait"]
-    hits = against_baseline(class_queue_series(con, profile_window(window, det, config)), CLASS_KEYS, det, config)
+    series = _over(class_queue_series, con, history_spans(window, det, config))
+    hits = _judged(against_baseline(series, CLASS_KEYS, det, config), window)
     found = episodes(hits, CLASS_KEYS, det.persistence_min, window[1], delay_min=delay_min)
     cohort = pl.concat_str(pl.lit("workload_class="), pl.col("workload_class").fill_null("unknown"))
     frames.append(found.with_columns(pl.lit("queue_wait").alias("rule"), cohort.alias("cohort")).drop("workload_class"))
@@ -158,32 +159,57 @@ def detector_episodes(
     return pl.concat(frames, how="diagonal_relaxed")
 
 
-def profile_window(window: tuple[datetime, datetime], det: Detector, config: DetectionConfig):
-    """A weekly detector's series reaches back as many weeks as its profile uses (a tick looks back only a day), one
-    with `above_quantile` as far as its lagged high does."""
+def history_spans(window: tuple[datetime, datetime], det: Detector, config: DetectionConfig) -> list[tuple]:
+    """What a detector reads to judge the minutes of `window`: the window with the trailing day its baseline needs
+    (and the lag of its high, with `above_quantile`) and, for a weekly detector, the same hours in each of the
+    `profile_weeks` weeks before, not the weeks between (a tick judging a day read four weeks). Spans that overlap
+    are merged, so a replay of all the data reads it once."""
     back = timedelta(0)
     if det.above_quantile is not None:
         back = parse_span(config.baseline_window) + QUANTILE_LAG
     if det.weekly:
-        back = max(back, timedelta(weeks=config.profile_weeks, hours=1))
-    return window[0] - back, window[1]
+        back = max(back, parse_span(config.baseline_window))
+    spans = [(window[0] - back, window[1])]
+    if det.weekly:
+        first_hour = window[0].replace(minute=0, second=0, microsecond=0)
+        for weeks in range(1, config.profile_weeks + 1):
+            back_then = timedelta(weeks=weeks)
+            spans.append((first_hour - back_then, window[1] - back_then + timedelta(hours=1)))
+    return _merged(spans)
+
+
+def _merged(spans: list[tuple]) -> list[tuple]:
+    merged: list[tuple] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _over(series, con, spans: list[tuple]) -> pl.DataFrame:
+    return pl.concat([series(con, span) for span in spans], how="vertical_relaxed")
+
+
+def _judged(hits: pl.DataFrame, window: tuple[datetime, datetime]) -> pl.DataFrame:
+    """The hits inside the window: minutes read only as history are not judged (their own history was not read)."""
+    return hits.filter(pl.col("minute_at") >= window[0])
 
 
 def goodput_drops(con, config: DetectionConfig, window, delay_min: int) -> list[pl.DataFrame]:
     """`goodput_drop` for every scope in GOODPUT_SCOPES, from one read of the series."""
-    spans = {name: profile_window(window, config.detectors[name], config) for name in GOODPUT_SCOPES}
-    series = goodput_series(con, (min(s[0] for s in spans.values()), window[1]))
-    return [
-        goodput_drop(series[key].filter(pl.col("minute_at") >= spans[name][0]), config, window, delay_min, name)
-        for name, key in GOODPUT_SCOPES.items()
-    ]
+    spans = _merged([span for name in GOODPUT_SCOPES for span in history_spans(window, config.detectors[name], config)])
+    parts = [goodput_series(con, span) for span in spans]
+    series = {key: pl.concat([p[key] for p in parts], how="vertical_relaxed") for key in ("region", "sku")}
+    return [goodput_drop(series[key], config, window, delay_min, name) for name, key in GOODPUT_SCOPES.items()]
 
 
 def goodput_drop(series: pl.DataFrame, config: DetectionConfig, window, delay_min: int, name: str) -> pl.DataFrame:
     """The north star's loss per region (or per SKU across the fleet) per 5 minutes against its baseline; the family
     is the loss that grew most against the same baseline window."""
     det, key = config.detectors[name], GOODPUT_SCOPES[name]
-    hits = against_baseline(series.select(key, "minute_at", "value"), [key], det, config)
+    hits = _judged(against_baseline(series.select(key, "minute_at", "value"), [key], det, config), window)
     found = episodes(hits, [key], det.persistence_min, window[1], max_gap_min=5, delay_min=delay_min, span_min=5)
     if found.is_empty():
         return found.with_columns(pl.lit(name).alias("rule"), pl.lit(None, pl.String).alias("family"))

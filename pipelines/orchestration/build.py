@@ -161,6 +161,7 @@ def publish_working(
     layout: Layout,
     restated: Restatement | None,
     loaded_since: datetime | None,
+    clock: StepClock | None = None,
 ) -> Published:
     """Register new campaigns (readers cannot write), then publish: only what changed since `restated` began, or
     everything when it is None (a full build)."""
@@ -169,7 +170,9 @@ def publish_working(
     changed_from = None
     if restated is not None:
         changed_from = min(t for t in (restated.window[0], restated.lost_from) if t is not None)
-    return publish(con, layout, changed_from, data_end=data_end(con), load_started_at=loaded_through(con, loaded_since))
+    return publish(
+        con, layout, changed_from, data_end(con), loaded_through(con, loaded_since), clock=clock or StepClock()
+    )
 
 
 def loaded_through(con: duckdb.DuckDBPyConnection, fallback: datetime | None) -> datetime | None:

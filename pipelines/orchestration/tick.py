@@ -46,11 +46,14 @@ def tick(landing: str | Path, db: str | Path, progress: bool = False, wait_s: fl
                 if before is not None:
                     loaded_after = _published_time(manifest, "load_started_at")
                     clock = StepClock()
+                    # one checkpoint, at the end and on the clock, rather than one inside whichever write fills the
+                    # log past DuckDB's 16 MB (a tick writes about that much)
+                    con.execute("set checkpoint_threshold = '1GB'")
                     loads, restated, loaded_since = update(con, landing, (before, before + FAR), loaded_after, clock)
                     with clock.step("page"):
                         result = finish_tick(con, loads, before)
                     with clock.step("publish"):
-                        published = publish_working(con, layout, restated, loaded_since)
+                        published = publish_working(con, layout, restated, loaded_since, clock)
                     with clock.step("checkpoint"):  # what closing the file would do, on the clock
                         con.execute("checkpoint")
                     return {**result, "published": published.generation, "publish_s": round(published.seconds, 2),

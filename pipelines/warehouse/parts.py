@@ -170,10 +170,13 @@ def export_append(con, table: Table, entry: dict | None, replaced: bool, generat
     parts.pop(EMPTY_KEY, None)
     if fresh is None or fresh:
         where = "true" if fresh is None or not through else "_loaded_at > $through"
-        target = out / f"L0-g{generation:06d}.parquet"
+        # everything again goes to the top level, which never merges: a first tick's merge of the small parts must not
+        # rewrite the whole history with them
+        level = MAX_LEVEL if fresh is None else 0
+        target = out / f"L{level}-g{generation:06d}.parquet"
         params = {"through": datetime.fromisoformat(through)} if "$through" in where else None
         _copy(con, f"select * from {name} where {where}", params, target)
-        parts[f"L0-g{generation:06d}"] = [_relative(out, target)]
+        parts[f"L{level}-g{generation:06d}"] = [_relative(out, target)]
     return {"parts": parts, "rows": total, "through": newest.isoformat() if newest else through}
 
 

@@ -23,6 +23,7 @@ from sqlglot import exp
 
 from pipelines.catalog import table_exists
 from pipelines.ingest.load import connect
+from pipelines.timing import StepClock
 from pipelines.warehouse import parts
 from pipelines.warehouse.layout import Layout
 
@@ -57,11 +58,14 @@ def publish(
     data_end: datetime | None = None,
     load_started_at: datetime | None = None,
     kept_elsewhere: dict[str, str] | None = None,
+    clock: StepClock | None = None,
 ) -> Published:
     """Publish the working file `con` holds. `changed_from`: the earliest time a time-partitioned table changed
     (None: anything may have changed, rewrite every part; TIMED_UNCHANGED: none did). `kept_elsewhere`: tables
     whose rows already lie in Parquet outside the warehouse (the Spark engine's raw export), published as the
-    given view SQL instead of as parts of their own."""
+    given view SQL instead of as parts of their own. `clock` collects the seconds of each table's export and of
+    the snapshot."""
+    clock = clock or StepClock()
     started = time.perf_counter()
     if layout.unpublished.exists():
         changed_from = None  # a writer since the last publish may have changed anything
@@ -83,9 +87,10 @@ def publish(
         signature = signatures[table.name]
         if entry is not None and (entry["strategy"] != table.strategy or entry["columns"] != signature):
             entry = None  # a rebuilt table with other columns: every part again
-        new = _export(con, table, entry, changed_from, replaced, generation, out, touched)
-        if not compacted:
-            compacted = _compact(con, table, new, changed_from, generation, out)
+        with clock.step(f"publish:{table.name}"):
+            new = _export(con, table, entry, changed_from, replaced, generation, out, touched)
+            if not compacted:
+                compacted = _compact(con, table, new, changed_from, generation, out)
         if not new["parts"]:
             new.update(parts.export_empty(con, table, out))
         written += sum(len(f) for f in new["parts"].values()) - _kept_files(entry, new)
@@ -97,8 +102,9 @@ def publish(
         "load_started_at": load_started_at.isoformat() if load_started_at else (old or {}).get("load_started_at"),
         "tables": manifest_tables,
     }
-    _write_snapshot(layout, manifest, views, old)
-    _swap_link(layout, generation)
+    with clock.step("publish:snapshot"):
+        _write_snapshot(layout, manifest, views, old)
+        _swap_link(layout, generation)
     _clear_touched(con)
     if changed_from is None:
         layout.unpublished.unlink(missing_ok=True)
