@@ -203,8 +203,8 @@ def _suspect(con, episodes: pl.DataFrame, window) -> pl.DataFrame:
     found = fetch(
         con,
         "select change_id, changed_at, change_type, scope_region, scope_node_ids from staging.stg_changes__events "
-        "where change_type <> 'rollback' and changed_at < $2 and changed_at >= $1 - interval 3 hour",
-        list(window),
+        "where change_type <> 'rollback' and changed_at < $2 and changed_at >= $1",
+        [window[0] - SUSPECT_WINDOW, window[1]],
     ).with_columns(pl.col("change_type").replace_strict(CHANGE_FAMILIES, default=None).alias("family"))
     if found.is_empty():
         return episodes

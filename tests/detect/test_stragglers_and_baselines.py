@@ -141,3 +141,23 @@ def test_a_swing_the_day_before_also_had_is_not_flagged_but_a_new_high_is():
     assert guarded.filter(pl.col("minute_at").dt.hour() == 12).is_empty()
     # ... the afternoon's 45 % is above everything of the day before
     assert guarded["minute_at"].to_list() == [datetime(2026, 3, 3, 15, m) for m in range(30)]
+
+
+def test_a_weekly_detector_reads_its_window_a_day_before_and_the_same_hours_of_the_weeks_before():
+    from pipelines.detect.signals import history_spans
+
+    config = detection_config()
+    det = config.detectors["queue_wait"]  # weekly, no quantile: a day of trailing history
+    start, end = datetime(2026, 3, 30, 10, 25), datetime(2026, 3, 31, 12, 30)
+    spans = history_spans((start, end), det, config)
+    hour = datetime(2026, 3, 30, 10, 0)
+    week = timedelta(weeks=1)
+    # four weeks back: the hours of the window (its last hour whole), not the 26 days between
+    assert spans == [(hour - k * week, end - k * week + timedelta(hours=1)) for k in (4, 3, 2, 1)] + [
+        (start - timedelta(hours=24), end)
+    ]
+    # a replay of three weeks of data reads it once
+    long = history_spans((datetime(2026, 3, 2), end), det, config)
+    assert long == [(datetime(2026, 3, 2) - 4 * week, end)]
+    quantile = config.detectors["goodput_drop"]  # above a lagged quantile: 36 hours before the window
+    assert history_spans((start, end), quantile, config)[-1] == (start - timedelta(hours=36), end)
