@@ -1,7 +1,8 @@
 """Per-worker step timings (a CSV any training loop can log: job_id, worker, step, step_time_s and optionally ts)
 to job_runtime_metrics, the input of straggler detection: steps per worker-minute, the last step, the mean step
-time. Without a ts column a worker's steps are laid end to end from the run's start (`--at`, else the time in the
-file name, else the file's modification time)."""
+time. A sampled log (a line every N steps, as training loops write them) stands for every step: each line for the
+steps since the rank's previous one. Without a ts column a worker's steps are laid end to end from the run's start
+(`--at`, else the time in the file name, else the file's modification time)."""
 
 from __future__ import annotations
 
@@ -61,12 +62,24 @@ def _read(path: Path, at: datetime | None) -> tuple[pl.DataFrame, pl.DataFrame]:
     )
     typed = typed.with_columns(reason.alias("reason"))
     bad = bad_lines(path, typed.filter(pl.col("reason").is_not_null()), pl.col("reason"))
-    good = typed.filter(pl.col("reason").is_null())
-    if "ts" not in raw.columns:  # steps end to end from the run's start
+    good = _with_steps_covered(typed.filter(pl.col("reason").is_null()))
+    if "ts" not in raw.columns:  # steps end to end from the run's start, each row for the steps it stands for
         start = scrape_time(path, at)
-        elapsed = pl.col("step_time_s").cum_sum().over("job_id", "worker", order_by="step")
+        elapsed = (pl.col("step_time_s") * pl.col("covers")).cum_sum().over("job_id", "worker", order_by="step")
         good = good.with_columns((pl.lit(start) + pl.duration(seconds=elapsed)).alias("ts"))
-    return good.select("job_id", "worker", "step", "step_time_s", "ts"), bad
+    return good.select("job_id", "worker", "step", "covers", "step_time_s", "ts"), bad
+
+
+def _with_steps_covered(rows: pl.DataFrame) -> pl.DataFrame:
+    """`covers`: the steps a row stands for. Training loops log one line every N steps: a line stands for the steps
+    since the rank's previous line; a rank's first line for its usual stride (a rank that starts late did not run
+    the steps before it)."""
+    rank = ["job_id", "worker"]
+    rows = rows.sort([*rank, "step"]).with_columns(pl.col("step").diff().over(rank).alias("covers"))
+    stride = pl.col("covers").filter(pl.col("covers") > 0).median().over(rank)
+    return rows.with_columns(
+        pl.when(pl.col("covers").is_null()).then(stride.fill_null(1)).otherwise(pl.col("covers")).alias("covers")
+    ).filter(pl.col("covers") > 0)  # a step logged twice counts once
 
 
 def _timestamp(raw: pl.DataFrame) -> pl.Expr:
@@ -83,6 +96,6 @@ def _minutes(rows: pl.DataFrame) -> pl.DataFrame:
     return rows.group_by("job_id", "worker", minute).agg(
         pl.lit(0, pl.Int32).alias("attempt"),
         pl.col("step").max(),
-        pl.len().cast(pl.Float64).alias("steps"),
-        pl.col("step_time_s").mean(),
+        pl.col("covers").sum().cast(pl.Float64).alias("steps"),
+        ((pl.col("step_time_s") * pl.col("covers")).sum() / pl.col("covers").sum()).alias("step_time_s"),
     )

@@ -310,3 +310,18 @@ def test_k8s_kube_state_metrics_and_events(tmp_path):
     assert rows["event_at"][0] == datetime(2026, 3, 2, 10, 0) and rows["event_at"][2] == datetime(2026, 3, 2, 10, 5)
     assert result.quarantine.select("line", "reason").rows() == [(4, "BackOff event without a pod name or a time")]
     _reconciles(result)
+
+
+def test_a_sampled_step_log_stands_for_every_step_it_skipped(tmp_path):
+    """One line every 10 steps at 0.5 s a step: each line is 10 steps and 5 s, so 300 lines are 3,000 steps and
+    25 minutes (laid end to end: 1,500 s), not 300 steps and 2.5 minutes."""
+    log = tmp_path / "ranks.csv"
+    lines = ["job_id,worker,step,step_time_s"]
+    lines += [f"j9,{rank},{step},0.5" for rank in range(2) for step in range(10, 3001, 10)]
+    lines += ["j9,2,500,0.5", "j9,2,510,0.5", "j9,2,520,0.5"]  # a rank that starts late ran only its own steps
+    log.write_text("\n".join(lines) + "\n")
+    rows = step_times.adapt([log], at=datetime(2026, 3, 2, 10, 0)).tables["job_runtime_metrics"]
+    per_rank = rows.group_by("worker").agg(pl.col("steps").sum(), pl.col("ts").max()).sort("worker")
+    assert per_rank["steps"].to_list() == [3000.0, 3000.0, 30.0]
+    assert per_rank["ts"].to_list()[:2] == [datetime(2026, 3, 2, 10, 25)] * 2  # the minute of the last step's end
+    assert rows.filter(pl.col("worker") == 0)["step_time_s"].unique().to_list() == [0.5]
