@@ -22,6 +22,9 @@ LOOKBACK = timedelta(hours=26)
 REFRESH = timedelta(hours=2)
 
 
+REPLAY_CHUNK = timedelta(days=7)
+
+
 def detect(
     con: duckdb.DuckDBPyConnection,
     until: datetime | None = None,
@@ -29,8 +32,30 @@ def detect(
     clock: StepClock | None = None,
 ) -> dict:
     """Evaluate and store. With `since`, alerts detected from `since` on are replaced and older ones kept (a tick);
-    without, the whole log is rebuilt (a replay of every tick in the data). `clock` collects seconds by step."""
+    without, the whole log is rebuilt (a replay of every tick in the data): past REPLAY_CHUNK of data, as
+    consecutive week-long ticks, so that its memory follows a week and not the history (a 90-day replay held every
+    node-minute of the history at once, 5.9 GB). `clock` collects seconds by step."""
     clock = clock or StepClock()
+    if since is None:
+        window = data_window(con, until)
+        if window is not None and window[1] - window[0] > REPLAY_CHUNK:
+            end = window[0] + REPLAY_CHUNK
+            _detect(con, end, None, clock)
+            while end < window[1]:
+                start, end = end, min(end + REPLAY_CHUNK, window[1])
+                _detect(con, end, start, clock)
+            return {
+                name: con.execute(f"select count(*) from {table}").fetchall()[0][0]
+                for name, table in (
+                    ("alerts", "alerts.alerts"),
+                    ("stragglers", "alerts.stragglers"),
+                    ("drain", "marts.fct_gpus__drain_list"),
+                )
+            }
+    return _detect(con, until, since, clock)
+
+
+def _detect(con, until: datetime | None, since: datetime | None, clock: StepClock) -> dict:
     window = data_window(con, until)
     looked_back = None if since is None else since - LOOKBACK  # baselines need the day before the tick
     replace_from = None if since is None else since - REFRESH  # alerts still open near the tick are re-judged
