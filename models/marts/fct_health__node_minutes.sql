@@ -7,8 +7,7 @@ with nodes as (
 ),
 
 data_span as (
-    select min(minute_at) as started_at, max(minute_at) + interval 1 minute as ended_at,
-    from staging.stg_gpu_telemetry__minutes
+    select * from staging.stg_gpu_telemetry__span
 ),
 
 spine as (

@@ -120,7 +120,7 @@ SUSPECT_WINDOW = timedelta(hours=3)
 def data_window(con: duckdb.DuckDBPyConnection, until: datetime | None = None) -> tuple[datetime, datetime] | None:
     span = fetch(
         con,
-        "select min(minute_at) as lo, max(minute_at) + interval 1 minute as hi from staging.stg_gpu_telemetry__minutes",
+        "select started_at as lo, ended_at as hi from staging.stg_gpu_telemetry__span",
     )
     lo, hi = span["lo"][0], span["hi"][0]
     if lo is None:

@@ -193,7 +193,9 @@ def data_end(con: duckdb.DuckDBPyConnection) -> datetime | None:
     return con.execute(DATA_END_SQL).fetchall()[0][0]
 
 
-DATA_END_SQL = "select max(minute_at) + interval 1 minute from staging.stg_gpu_telemetry__minutes"
+# as `staging.stg_gpu_telemetry__span` has it, from the raw rows (DuckDB answers from statistics), in a form
+# the Spark engine also runs before its views exist
+DATA_END_SQL = "select date_trunc('minute', max(ts)) + interval 1 minute from raw.gpu_telemetry"
 
 
 def update(
