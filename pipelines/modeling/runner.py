@@ -192,6 +192,7 @@ def _loaded_through(con, model: Model) -> datetime | None:
     newest = [
         con.execute(f"select max(_loaded_at) from {exp.to_table(source).sql('duckdb')}").fetchall()[0][0]
         for source in sorted(model.sources)
+        if table_exists(con, *source.split("."))  # a model built over staging tables alone has no load stamps
     ]
     return max((n for n in newest if n is not None), default=None)
 

@@ -20,7 +20,8 @@ def _con():
 
 
 def _rows(files) -> int:
-    return duckdb.sql(f"select count(*) from read_parquet({[str(f) for f in files]})").fetchall()[0][0]
+    with duckdb.connect() as con:
+        return con.execute(f"select count(*) from read_parquet({[str(f) for f in files]})").fetchall()[0][0]
 
 
 def test_a_first_publish_writes_a_part_per_day_and_one_for_rows_without_a_day(tmp_path):
