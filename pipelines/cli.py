@@ -76,7 +76,12 @@ def _parser() -> argparse.ArgumentParser:
         "--step", default="60s", help="with --from-prometheus: resolution, e.g. 60s or 1m (default 60s)"
     )
     ingest.add_argument("--landing", type=Path, required=True, help="landing folder to write")
-    ingest.add_argument("--at", type=_timestamp, help="scrape time for scrapes without one (default: file name/mtime)")
+    ingest.add_argument(
+        "--at",
+        type=_timestamp,
+        help="scrape time for scrapes without one; for step-times without ts, the run's start (default: file name, "
+        "else mtime: a step log ends when it was last written)",
+    )
     ingest.add_argument("--region", default="default", help="region of the GPUs and nodes read (default: default)")
     ingest.add_argument("--node", help="host name for nvidia-smi output (default: the file name's first part)")
     ingest.set_defaults(handler=_ingest)

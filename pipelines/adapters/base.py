@@ -71,8 +71,10 @@ def bad_lines(file: Path, frame: pl.DataFrame, reason: str | pl.Expr) -> pl.Data
 def scrape_time(path: Path, at: datetime | None = None) -> datetime:
     """When a scrape without sample timestamps was taken: `at` if given, else a time in its file name, else the
     file's modification time (UTC, naive)."""
-    if at is not None:
-        return at
+    return at or time_in_name(path) or modified_at(path)
+
+
+def time_in_name(path: Path) -> datetime | None:
     match = ISO_IN_NAME.search(path.name)
     if match:
         try:
@@ -82,6 +84,10 @@ def scrape_time(path: Path, at: datetime | None = None) -> datetime:
     match = EPOCH_IN_NAME.search(path.name)
     if match:
         return datetime.fromtimestamp(int(match.group(1)), UTC).replace(tzinfo=None)
+    return None
+
+
+def modified_at(path: Path) -> datetime:
     return datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(tzinfo=None)
 
 

@@ -1,17 +1,18 @@
 """Per-worker step timings (a CSV any training loop can log: job_id, worker, step, step_time_s and optionally ts)
-to job_runtime_metrics, the input of straggler detection: steps per worker-minute, the last step, the mean step
-time. A sampled log (a line every N steps, as training loops write them) stands for every step: each line for the
-steps since the rank's previous one. Without a ts column a worker's steps are laid end to end from the run's start
-(`--at`, else the time in the file name, else the file's modification time)."""
+to job_step_times, the lines as logged (the input of step-grain straggler detection), and to job_runtime_metrics:
+steps per worker-minute, the last step, the mean step time (the input of goodput's progress). A sampled log (a
+line every N steps, as training loops write them) stands for every step: each line for the steps since the rank's
+previous one. Without a ts column a worker's steps are laid end to end from the run's start (`--at`, else a time
+in the file name), or so that the longest rank's last step ends when the file was last written (its mtime)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 
-from pipelines.adapters.base import Adapted, bad_lines, scrape_time
+from pipelines.adapters.base import Adapted, bad_lines, modified_at, time_in_name
 
 SUFFIXES = (".csv",)
 OPTIONS = ("at",)
@@ -26,7 +27,11 @@ def adapt(paths: list[Path], at: datetime | None = None) -> Adapted:
         result = result.add(Adapted(quarantine=bad, read=rows.height + bad.height, files=1))
         frames.append(rows)
     if frames:
-        result.tables = {"job_runtime_metrics": _minutes(pl.concat(frames, how="vertical_relaxed"))}
+        lines = pl.concat(frames, how="vertical_relaxed")
+        result.tables = {
+            "job_step_times": lines.with_columns(pl.lit(0, pl.Int32).alias("attempt")),
+            "job_runtime_metrics": _minutes(lines),
+        }
     return result
 
 
@@ -63,11 +68,16 @@ def _read(path: Path, at: datetime | None) -> tuple[pl.DataFrame, pl.DataFrame]:
     typed = typed.with_columns(reason.alias("reason"))
     bad = bad_lines(path, typed.filter(pl.col("reason").is_not_null()), pl.col("reason"))
     good = _with_steps_covered(typed.filter(pl.col("reason").is_null()))
+    good = good.with_columns(pl.lit("ts" in raw.columns).alias("ts_logged"))
     if "ts" not in raw.columns:  # steps end to end from the run's start, each row for the steps it stands for
-        start = scrape_time(path, at)
         elapsed = (pl.col("step_time_s") * pl.col("covers")).cum_sum().over("job_id", "worker", order_by="step")
-        good = good.with_columns((pl.lit(start) + pl.duration(seconds=elapsed)).alias("ts"))
-    return good.select("job_id", "worker", "step", "covers", "step_time_s", "ts"), bad
+        good = good.with_columns(elapsed.alias("_elapsed"))
+        start = at or time_in_name(path)
+        if start is None:  # the log's last line was written when the file was last modified
+            longest = good["_elapsed"].max() if good.height else 0.0
+            start = modified_at(path) - timedelta(seconds=longest)
+        good = good.with_columns((pl.lit(start) + pl.duration(seconds=pl.col("_elapsed"))).alias("ts"))
+    return good.select("job_id", "worker", "step", "covers", "step_time_s", "ts", "ts_logged"), bad
 
 
 def _with_steps_covered(rows: pl.DataFrame) -> pl.DataFrame:

@@ -170,6 +170,26 @@ JOB_RUNTIME_METRICS = Source(
     ),
 )
 
+JOB_STEP_TIMES = Source(
+    name="job_step_times",
+    grain="one row per logged step line per job attempt per worker (training loops log one line every N steps)",
+    key=("job_id", "attempt", "worker", "step"),
+    time_column="ts",
+    columns=(
+        _ts("ts", "when the line was logged (its last step ended); laid end to end from the run's start if not"),
+        Column("ts_logged", "BOOLEAN", "the log gave the time (else `ts` is an estimate for ordering only)"),
+        _text("job_id", "scheduler job id"),
+        Column("attempt", "INTEGER", "attempt the worker belongs to", min=0),
+        Column("worker", "INTEGER", "worker rank", min=0),
+        _text("node_id", "node the worker runs on", nullable=True),
+        Column("step", "BIGINT", "the step the line was logged at", min=0),
+        Column("covers", "BIGINT", "steps the line stands for (since the rank's previous line)", "steps", min=1),
+        Column(
+            "step_time_s", "DOUBLE", "the rank's own time per step over those steps (no wait for peers)", "s", min=0
+        ),
+    ),
+)
+
 JOB_METADATA = Source(
     name="job_metadata",
     grain="one row per job, as submitted",
@@ -261,6 +281,7 @@ SOURCES: dict[str, Source] = {
         NETWORK_TELEMETRY,
         SCHEDULER_EVENTS,
         JOB_RUNTIME_METRICS,
+        JOB_STEP_TIMES,
         JOB_METADATA,
         COST_CAPACITY,
         CHANGE_EVENTS,

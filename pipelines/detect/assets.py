@@ -10,6 +10,7 @@ from pipelines.resources import Warehouse
 READS = (
     "staging.stg_gpu_telemetry__minutes",
     "staging.stg_runtime__worker_minutes",
+    "staging.stg_runtime__step_lines",
     "staging.stg_changes__events",
     "intermediate.int_gpu_minutes__allocation",
     "marts.dim_gpus",

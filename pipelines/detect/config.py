@@ -87,6 +87,27 @@ class Detector(_Strict):
     summary: str
 
 
+class GamingRules(_Strict):
+    """A busy loop: SMs spinning with no tensor work, for enough of a team's GPU-minutes in the trailing hour."""
+
+    min_sm_active_pct: float = Field(ge=0, le=100)
+    max_tensor_active_pct: float = Field(ge=0, le=100)
+    min_gpu_minutes: float = Field(gt=0)
+
+
+class StragglerRules(_Strict):
+    """A rank slower than its peers' median: at minute grain for `persistence_min` minutes at `ratio`; at step grain
+    for `step_persistence_samples` consecutive lines standing for `step_persistence_steps` steps at `step_ratio`."""
+
+    min_workers: int = Field(2, ge=2)
+    ratio: float = Field(gt=1)
+    persistence_min: int = Field(ge=1)
+    step_ratio: float = Field(gt=1)
+    step_persistence_samples: int = Field(ge=1)
+    step_persistence_steps: int = Field(ge=1)
+    step_max_gap_samples: int = Field(0, ge=0)
+
+
 class DetectionConfig(_Strict):
     baseline_window: str = "24h"
     min_history_min: int = Field(60, ge=1)
@@ -96,8 +117,8 @@ class DetectionConfig(_Strict):
     outage_min_pending: int = Field(3, ge=1)
     cohort: dict[str, float]
     gap_min: int = Field(5, ge=1)
-    gaming: dict[str, float]
-    stragglers: dict[str, float]
+    gaming: GamingRules
+    stragglers: StragglerRules
 
 
 def load_yaml(path: Path, model: type[BaseModel]) -> Any:

@@ -40,12 +40,12 @@ def gaming_episodes(
 ) -> pl.DataFrame:
     """Teams with at least `min_gpu_minutes` busy-loop GPU-minutes in the trailing hour."""
     rules = config.gaming
-    minutes = fetch(con, BUSY_LOOP_SQL, [*window, rules["min_sm_active_pct"], rules["max_tensor_active_pct"]])
+    minutes = fetch(con, BUSY_LOOP_SQL, [*window, rules.min_sm_active_pct, rules.max_tensor_active_pct])
     hourly = minutes.sort("team", "minute_at").with_columns(
         pl.col("gpus").rolling_sum_by("minute_at", "60m").over("team").alias("value")
     )
-    hits = hourly.filter(pl.col("value") >= rules["min_gpu_minutes"]).select(
-        "team", "minute_at", "value", pl.lit(rules["min_gpu_minutes"]).alias("threshold")
+    hits = hourly.filter(pl.col("value") >= rules.min_gpu_minutes).select(
+        "team", "minute_at", "value", pl.lit(rules.min_gpu_minutes).alias("threshold")
     )
     found = episodes(hits, ["team"], 1, window[1], max_gap_min=30, delay_min=delay_min)
     return found.with_columns(pl.lit("busy_without_progress").alias("rule"))

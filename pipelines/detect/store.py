@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import duckdb
 import polars as pl
 
-from pipelines.catalog import table_exists
+from pipelines.catalog import table_columns, table_exists
 from pipelines.detect.alerts import ALERT_SCHEMA
 from pipelines.detect.config import detection_config, health_config
 from pipelines.detect.engine import data_window, evaluate
@@ -63,17 +63,14 @@ def _detect(con, until: datetime | None, since: datetime | None, clock: StepCloc
     if window and looked_back is not None:
         window = (max(window[0], looked_back), window[1])  # a tick looks at the recent runs only
     with clock.step("detect:stragglers"):
-        stragglers = (
-            find_stragglers(con, detection_config(), window) if window else pl.DataFrame(schema=STRAGGLER_COLUMNS)
-        )
+        stragglers = find_stragglers(con, detection_config(), window, since=looked_back, until=until)
     if replace_from is not None:
         alerts = alerts.filter(pl.col("detected_at") >= replace_from)
         stragglers = stragglers.filter(pl.col("detected_at") >= replace_from) if len(stragglers) else stragglers
     since = replace_from
     con.execute("create schema if not exists alerts")
     _replace(con, "alerts.alerts", alerts, "detected_at", since, ALERT_SCHEMA)
-    if not stragglers.is_empty() or not table_exists(con, "alerts", "stragglers"):
-        _replace(con, "alerts.stragglers", stragglers, "detected_at", since, None)
+    _replace(con, "alerts.stragglers", stragglers, "detected_at", since, STRAGGLER_COLUMNS)
     drain = drain_list(con, window[1] if window else None)
     con.register("_drain", drain.to_arrow())
     con.execute("create schema if not exists marts")
@@ -87,7 +84,8 @@ def _replace(con, table: str, frame: pl.DataFrame, column: str, since: datetime 
         frame = pl.DataFrame(schema=schema)
     con.register("_frame", frame.to_arrow())
     schema_name, name = table.split(".")
-    if since is None or not table_exists(con, schema_name, name):
+    # a table another version of goodput wrote with other columns is rewritten whole
+    if since is None or table_columns(con, schema_name, name) != set(frame.columns):
         con.execute(f"create or replace table {table} as select * from _frame")
     else:
         con.execute(f"delete from {table} where {column} >= ?", [since])

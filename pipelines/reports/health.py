@@ -116,11 +116,17 @@ def build(con: duckdb.DuckDBPyConnection, window: Window, runbooks: str = "runbo
     )
     stragglers = frame(
         con,
-        "select job_id, attempt, worker, node_id, started_at, detected_at, resolved_at, slowdown "
+        "select job_id, attempt, worker, node_id, grain, first_step, last_step, round(slowdown, 2) as slowdown, "
+        "started_at, ended_at, detected_at "
         "from alerts.stragglers where detected_at < ? and coalesce(resolved_at, ?) >= ? order by slowdown desc",
         [window.end, window.end, window.start],
     )
-    page.add("Stragglers", table_html(stragglers), "Workers of distributed jobs slower than their peers.")
+    page.add(
+        "Stragglers",
+        table_html(stragglers),
+        "Ranks of distributed jobs slower than their peers over a stretch of steps (step grain: from the job's step "
+        "log; minute grain: from per-minute runtime metrics); slowdown: the median ratio to the peers' time per step.",
+    )
     page.add("Alert log", _alert_log(alerts, runbooks), "Every alert open during the 12 hours, newest first.")
     return page
 

@@ -94,12 +94,14 @@ def simulate(scenario: Scenario, out: str | Path, progress: bool = True) -> Simu
         first, last = ctx.day_minutes(day)
         rng = np.random.default_rng([scenario.seed, 100, day])
         alloc = allocation(ctx, first, last)
+        runtime_minutes, step_log = runtime.day(day)
         tables = {
             "inventory": ctx.fleet.inventory(date),
             "gpu_telemetry": gpu_day(ctx, day, alloc, rng),
             "node_telemetry": node_day(ctx, day, alloc, rng),
             "network_telemetry": network_day(ctx, day, alloc, rng),
-            "job_runtime_metrics": runtime.day(day),
+            "job_runtime_metrics": runtime_minutes,
+            "job_step_times": step_log,
             "scheduler_events": records.scheduler_events(day),
             "job_metadata": records.job_metadata(day),
             "cost_capacity": records.cost_capacity(day),

@@ -1,4 +1,6 @@
-"""Job runtime metrics for one day: per worker and minute, steps done and where the step time went.
+"""Job runtime metrics for one day: per worker and minute, steps done and where the step time went; and the step
+log of distributed attempts, as a training loop writes it: a line per rank at the last step of each minute, with
+the rank's own time per step since its previous line.
 
 Distributed training is synchronous: every worker's step lasts as long as the slowest worker's compute and input
 plus the all-reduce, so a throttled node shows as its own high compute time and as everyone else's sync wait.
@@ -9,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from pipelines.contracts.sources import JOB_RUNTIME_METRICS
+from pipelines.contracts.sources import JOB_RUNTIME_METRICS, JOB_STEP_TIMES
 from pipelines.simulate.context import SimContext
 from pipelines.simulate.telemetry import _timestamps
 from pipelines.simulate.workload import MODELS
@@ -29,8 +31,9 @@ class RuntimeWriter:
             [index.get((j, k - 1), -1) for j, k in zip(ctx.a_job.tolist(), ctx.a_attempt.tolist(), strict=True)]
         )
 
-    def day(self, day: int) -> pa.Table:
-        """Attempt by attempt number, so a resumed attempt counts on from its predecessor's last checkpoint."""
+    def day(self, day: int) -> tuple[pa.Table, pa.Table]:
+        """The runtime minutes and the step log. Attempt by attempt number, so a resumed attempt counts on from its
+        predecessor's last checkpoint."""
         ctx = self.ctx
         first, last = ctx.day_minutes(day)
         sel = ctx.overlapping(first, last)
@@ -43,8 +46,8 @@ class RuntimeWriter:
             self.checkpoint_step[resumed] = self.steps_done[resumed]  # until it writes a checkpoint of its own
             tables.append(self._rows(batch, first, last))
         if not tables:
-            return JOB_RUNTIME_METRICS.arrow_schema().empty_table()
-        return pa.concat_tables(tables)
+            return JOB_RUNTIME_METRICS.arrow_schema().empty_table(), JOB_STEP_TIMES.arrow_schema().empty_table()
+        return pa.concat_tables([t for t, _ in tables]), pa.concat_tables([s for _, s in tables])
 
     def _rows(self, sel: np.ndarray, first: int, last: int) -> pa.Table:
         ctx = self.ctx
@@ -53,7 +56,7 @@ class RuntimeWriter:
         workers = ctx.a_n_nodes[sel]
         lengths = minutes * workers
         if lengths.sum() == 0:
-            return JOB_RUNTIME_METRICS.arrow_schema().empty_table()
+            return JOB_RUNTIME_METRICS.arrow_schema().empty_table(), JOB_STEP_TIMES.arrow_schema().empty_table()
         att = np.repeat(sel, lengths)
         offset = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
         w = np.repeat(workers, lengths)
@@ -61,7 +64,8 @@ class RuntimeWriter:
         worker = offset % w
         node = ctx.a_nodes_flat[ctx.a_node_off[att] + worker]
         comp, dl, sync_wait, step, ckpt_s, steps = self._step_times(att, node, minute, worker)
-        step_no = self._step_counter(att, worker, steps)
+        counter = self._step_counter(att, worker, steps)
+        step_no = np.floor(counter)
         at_checkpoint = ckpt_s > 0
         np.maximum.at(self.checkpoint_step, att[at_checkpoint], step_no[at_checkpoint])
         job = ctx.a_job[att]
@@ -84,7 +88,22 @@ class RuntimeWriter:
             "samples": samples.round(1),
             "framework_version": ctx.framework_of[job],
         }
-        return pa.table(table, schema=JOB_RUNTIME_METRICS.arrow_schema())
+        runtime = pa.table(table, schema=JOB_RUNTIME_METRICS.arrow_schema())
+        # the step log: ranks of distributed attempts, one line per minute that completed a step
+        covers = step_no - np.floor(counter - steps)
+        logged = (w > 1) & (covers >= 1) & ~missing
+        lines = {
+            "ts": _timestamps(ctx, minute[logged]) + np.timedelta64(59, "s"),
+            "ts_logged": np.ones(logged.sum(), dtype=bool),
+            "job_id": table["job_id"][logged],
+            "attempt": table["attempt"][logged],
+            "worker": table["worker"][logged],
+            "node_id": table["node_id"][logged],
+            "step": table["step"][logged],
+            "covers": covers[logged].astype(np.int64),
+            "step_time_s": (comp + dl)[logged].round(4),
+        }
+        return runtime, pa.table(lines, schema=JOB_STEP_TIMES.arrow_schema())
 
     def _step_times(self, att, node, minute, worker):
         ctx, fx = self.ctx, self.ctx.fx
@@ -108,7 +127,7 @@ class RuntimeWriter:
         return comp, dl, step - comp - dl, step, ckpt_s, steps
 
     def _step_counter(self, att, worker, steps):
-        """Cumulative step per attempt, carried over from earlier days; all workers of a step share it."""
+        """Cumulative (fractional) step per attempt, carried over from earlier days; all workers of a step share it."""
         lead = worker == 0
         lead_att, lead_steps = att[lead], steps[lead]
         running = np.cumsum(lead_steps)
@@ -121,4 +140,4 @@ class RuntimeWriter:
         last_of_att = np.r_[lead_att[1:] != lead_att[:-1], True]
         self.steps_done[lead_att[last_of_att]] = counter[last_of_att]
         block = np.cumsum(lead) - 1
-        return np.floor(counter[block])
+        return counter[block]

@@ -34,7 +34,8 @@ def test_a_worker_slower_than_its_peers_is_a_straggler_from_when_it_began():
     assert found.select("job_id", "worker", "node_id").rows() == [("j1", 2, "n2")]
     row = found.row(0, named=True)
     assert row["started_at"] == T0 + timedelta(minutes=8)
-    assert row["from_step"] == 100 + 40 * 8
+    assert (row["first_step"], row["last_step"]) == (100 + 40 * 7 + 1, 100 + 40 * 19)  # minute 8's first step on
+    assert row["grain"] == "minute" and row["resolved_at"] is None  # slow to the end of the data
     assert row["slowdown"] == 1.5  # 1.5 s against the peers' median of 1.0 s
 
 

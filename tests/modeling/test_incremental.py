@@ -37,6 +37,7 @@ def full_and_incremental(tmp_path_factory, landing):
                 "insert into raw.scheduler_events select * replace ('no-metadata-' || job_id as job_id) "
                 "from raw.scheduler_events where job_id = (select min(job_id) from raw.scheduler_events)"
             )
+            add_step_lines(con)
     run_all(root / "full.duckdb", [None])
     # three uneven ticks, the middle one cutting through a 5-minute bucket and an hour
     cuts = [FULL_WINDOW[0], datetime(2026, 3, 2, 9, 7), datetime(2026, 3, 2, 17, 42), FULL_WINDOW[1]]
@@ -63,6 +64,15 @@ def test_incremental_equals_full(full_and_incremental, table):
     assert full > 0
     assert con.execute(f"select count(*) from ticks_db.{table}").fetchone()[0] == full
     assert unmatched(con, f"full_db.{table}", f"ticks_db.{table}") == 0
+
+
+def add_step_lines(con) -> None:
+    """The small fleet runs no job across nodes, so it logs no steps: two ranks' lines from its runtime minutes."""
+    con.execute(
+        "insert into raw.job_step_times by name select ts + interval 59 second as ts, true as ts_logged, job_id, "
+        "attempt, rank as worker, node_id, step, floor(steps)::bigint as covers, step_time_s, _file, _row, "
+        "_loaded_at from raw.job_runtime_metrics, range(2) as ranks(rank) where steps >= 1"
+    )
 
 
 def unmatched(con, left: str, right: str) -> int:
@@ -227,6 +237,8 @@ def test_a_full_build_in_hourly_windows_gives_the_rows_of_one_statement(tmp_path
 
     for name in ("chunked", "whole"):
         build(landing, tmp_path / f"{name}.duckdb", progress=False, models=False)
+        with connect(working_path(tmp_path / f"{name}.duckdb")) as con:
+            add_step_lines(con)
     monkeypatch.setattr(runner, "FULL_BUILD_CHUNK", timedelta(hours=1))
     run_all(tmp_path / "chunked.duckdb", [None])
     monkeypatch.setattr(runner, "FULL_BUILD_CHUNK", timedelta(days=10000))
