@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
+from pipelines.adapters.registry import FORMATS, formats_help
+
 DEFAULT_DATA = Path("data")
 WAIT_HELP = "seconds to wait for another writer to finish (default: GOODPUT_WRITER_WAIT or 240)"
 BUSY = 3  # the exit code of a writer that gave up waiting for another
@@ -63,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
 
     ingest = commands.add_parser("ingest", help="real exporter or scheduler output into landing Parquet")
     ingest.add_argument("inputs", type=Path, nargs="*", metavar="FILE_OR_DIR", help="files, or folders of them")
-    ingest.add_argument("--format", help="dcgm, nvidia-smi, node-exporter, sacct, k8s or step-times")
+    ingest.add_argument("--format", choices=list(FORMATS), help=formats_help())
     ingest.add_argument(
         "--from-prometheus", metavar="URL", help="read the exporters' series from a Prometheus server instead of files"
     )

@@ -4,21 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from importlib import import_module
 from pathlib import Path
 
+from pipelines.adapters import registry
 from pipelines.adapters.base import AdapterError
 from pipelines.adapters.landing import inputs_digest, write
-
-# format -> module with `adapt(paths, **options)` and SUFFIXES (file endings it reads from a folder)
-FORMATS = {
-    "dcgm": "pipelines.adapters.dcgm",
-    "nvidia-smi": "pipelines.adapters.nvidia_smi",
-    "node-exporter": "pipelines.adapters.node_exporter",
-    "sacct": "pipelines.adapters.sacct",
-    "k8s": "pipelines.adapters.k8s",
-    "step-times": "pipelines.adapters.step_times",
-}
 
 
 @dataclass
@@ -50,9 +40,7 @@ def expand(inputs: list[Path], suffixes: tuple[str, ...]) -> list[Path]:
 def ingest(
     fmt: str, inputs: list[Path], landing: Path, at: datetime | None = None, region: str = "default", node=None
 ) -> IngestSummary:
-    if fmt not in FORMATS:
-        raise AdapterError(f"unknown format {fmt!r} (valid: {', '.join(FORMATS)})")
-    adapter = import_module(FORMATS[fmt])
+    adapter = registry.adapter(fmt)
     paths = expand(inputs, adapter.SUFFIXES)
     options = {"at": at, "region": region, "node": node}
     adapted = adapter.adapt(paths, **{k: v for k, v in options.items() if k in adapter.OPTIONS})

@@ -22,21 +22,16 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from importlib import import_module
 from pathlib import Path
 
 import polars as pl
 
 from pipelines.adapters.base import Adapted, AdapterError
 from pipelines.adapters.landing import write
+from pipelines.adapters.registry import FORMATS
 from pipelines.contracts import SOURCES
 
 # exporter format -> (adapter module, the attribute naming the series it reads)
-EXPORTERS = {
-    "dcgm": ("pipelines.adapters.dcgm", "GAUGES"),
-    "node-exporter": ("pipelines.adapters.node_exporter", "USED"),
-    "k8s": ("pipelines.adapters.k8s", "USED"),
-}
 CHUNK = timedelta(minutes=15)
 SETTLE = timedelta(minutes=5)  # Prometheus' lookback delta: a sample later than this would not count for it either
 RETRIES = 3
@@ -83,9 +78,9 @@ def pull(
     names = client.names(since, until)
     marks = _read_marks(landing)
     summary = PullSummary(url, since, until)
-    for fmt, (module, attribute) in EXPORTERS.items():
-        adapter = import_module(module)
-        wanted = sorted(set(getattr(adapter, attribute)) & names)
+    for exporter in (f for f in FORMATS.values() if f.series):  # the exporters a Prometheus server scrapes
+        fmt, adapter = exporter.name, exporter.load()
+        wanted = sorted(set(getattr(adapter, exporter.series)) & names)
         if not wanted:
             continue
         summary.exporters.append(fmt)

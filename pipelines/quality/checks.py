@@ -9,6 +9,7 @@ from datetime import datetime
 from dagster import AssetCheckResult, AssetChecksDefinition, AssetCheckSeverity, AssetKey, MetadataValue, asset_check
 
 from pipelines.quality.gaming import no_gaming
+from pipelines.quality.keys import KEY_CHECKS
 from pipelines.quality.suites import load_suites, run_suite, store
 from pipelines.resources import Warehouse
 
@@ -48,4 +49,4 @@ def suite_check(table: str) -> AssetChecksDefinition:
 
 
 SUITE_CHECKS = [suite_check(table) for table in load_suites()]
-QUALITY_CHECKS = [*SUITE_CHECKS, no_gaming]
+QUALITY_CHECKS = [*SUITE_CHECKS, *KEY_CHECKS, no_gaming]
