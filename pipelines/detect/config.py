@@ -87,6 +87,41 @@ class Detector(_Strict):
     summary: str
 
 
+class CohortRules(_Strict):
+    """A changed cohort against the unchanged one in the same window: deploys, placement and queue policies,
+    rollouts (the meaning of each setting is beside it in detection.yml)."""
+
+    horizon_h: float = Field(gt=0)
+    min_events: int = Field(ge=1)
+    fault_rate_ratio: float = Field(gt=1)
+    min_worker_minutes: int = Field(ge=1)
+    step_time_ratio: float = Field(gt=1)
+    min_placement_minutes: int = Field(ge=1)
+    min_placement_gpu_minutes: float = Field(ge=0)
+    stranded_share_min: float = Field(gt=0, le=1)
+    stranded_share_floor: float = Field(ge=0, le=1)
+    stranded_of_free_min: float = Field(gt=0, le=1)
+    stranded_of_free_rise: float = Field(gt=1)
+    stranded_of_free_rise_min: float = Field(gt=0, le=1)
+    stranded_ratio: float = Field(gt=1)
+    rollout_min_minutes: int = Field(ge=1)
+    rollout_wait_ratio: float = Field(gt=1)
+    rollout_wait_margin: float = Field(ge=0, le=1)
+    queue_jump_window_min: int = Field(ge=1)
+    queue_jump_min_minutes: int = Field(ge=1)
+    queue_jump_min_jobs: int = Field(ge=1)
+    queue_jump_min_wait_s: float = Field(ge=0)
+    queue_jump_ratio: float = Field(gt=1)
+    spread_window_min: int = Field(ge=1)
+    spread_min_starts: int = Field(ge=1)
+    spread_ratio: float = Field(gt=1)
+    spread_margin_gpus: float = Field(ge=0)
+    inversion_before_h: int = Field(ge=1)
+    inversion_window_min: int = Field(ge=1)
+    inversion_min_events: int = Field(ge=1)
+    inversion_first_h: int = Field(ge=1)
+
+
 class GamingRules(_Strict):
     """A busy loop: SMs spinning with no tensor work, for enough of a team's GPU-minutes in the trailing hour."""
 
@@ -115,7 +150,7 @@ class DetectionConfig(_Strict):
     detectors: dict[str, Detector]
     outage_min: int = Field(5, ge=1)
     outage_min_pending: int = Field(3, ge=1)
-    cohort: dict[str, float]
+    cohort: CohortRules
     gap_min: int = Field(5, ge=1)
     gaming: GamingRules
     stragglers: StragglerRules

@@ -10,99 +10,37 @@ import duckdb
 import polars as pl
 
 from pipelines.detect import alerts as alerting
+from pipelines.detect.cohorts import RULES as COHORT_RULES
 from pipelines.detect.cohorts import cohort_episodes
 from pipelines.detect.config import detection_config, health_config
 from pipelines.detect.gaming import gaming_episodes
 from pipelines.detect.health import health_episodes
+from pipelines.detect.rules import RuleSpec
 from pipelines.detect.signals import detector_episodes
 from pipelines.detect.warehouse import fetch
 from pipelines.timing import StepClock
 
-# rules that are not in the YAML of health rules or detectors: severity, intent, family, action, summary
-BUILT_IN = {
-    "scheduler_outage": (
+# the rules detection runs itself, beside the health rules and statistical detectors of the YAML files
+BUILT_IN: dict[str, RuleSpec] = {
+    "scheduler_outage": RuleSpec(
         "critical",
         "page",
         "scheduling",
-        "notify",
         "no job started for minutes while {value:.0f} jobs wait",
     ),
-    "telemetry_gap": (
+    "telemetry_gap": RuleSpec(
         "warning",
         "ticket",
         "telemetry",
-        "notify",
         "{value:.0f} of {baseline:.0f} GPUs sent no telemetry",
     ),
-    "deploy_fault_rate": (
-        "critical",
-        "page",
-        "software",
-        "notify",
-        "software faults {value:.3g}/GPU-h on the new version against {baseline:.3g}/GPU-h on the old",
-    ),
-    "deploy_step_time": (
-        "critical",
-        "page",
-        "software",
-        "notify",
-        "step time {value:.2f}x slower on the new version than on the old",
-    ),
-    "placement_fragmentation": (
-        "critical",
-        "page",
-        "scheduling",
-        "notify",
-        "{value:.1%} of healthy GPUs stranded on part-full nodes minute after minute since the policy change, "
-        "against {baseline:.1%} in the unchanged scope and the hour before",
-    ),
-    "storage_rollout_wait": (
-        "critical",
-        "page",
-        "data_io",
-        "notify",
-        "training waits on data {value:.0%} of step time since the storage rollout, against {baseline:.0%} in the "
-        "other regions and the hour before",
-    ),
-    "network_change_sync": (
-        "critical",
-        "page",
-        "network",
-        "notify",
-        "training waits on the all-reduce {value:.0%} of step time since the network change, against {baseline:.0%} "
-        "in the other regions and the hour before",
-    ),
-    "queue_jump": (
-        "critical",
-        "page",
-        "scheduling",
-        "notify",
-        "the team's recent jobs waited {value:.1f}x less than the rest of their queue after a "
-        "policy change for the team (the hour before it: {baseline:.1f}x)",
-    ),
-    "placement_spread": (
-        "warning",
-        "ticket",
-        "scheduling",
-        "notify",
-        "since a policy change small jobs leave {value:.1f} GPUs free on their node, against {baseline:.1f} before "
-        "it and elsewhere: the scheduler now scatters small jobs, and big jobs will find no whole node",
-    ),
-    "priority_inversion": (
-        "warning",
-        "ticket",
-        "scheduling",
-        "notify",
-        "since a policy change the team's jobs queue at priority {value:.0f}, above the {baseline:.0f} of a class "
-        "that outranked theirs the day before: that class will wait behind them once a queue forms",
-    ),
-    "busy_without_progress": (
+    "busy_without_progress": RuleSpec(
         "warning",
         "ticket",
         "gaming",
-        "notify",
         "{value:.0f} GPU-minutes in the last hour busy with no tensor work and no training steps",
     ),
+    **{rule.name: rule.spec for rule in COHORT_RULES},
 }
 CHANGE_FAMILIES = {
     "driver_upgrade": "software",
@@ -178,7 +116,7 @@ def _annotate_health(frame: pl.DataFrame, health) -> pl.DataFrame:
 
 
 def _annotate(frame: pl.DataFrame, config) -> pl.DataFrame:
-    settings = dict(BUILT_IN)
+    settings = {name: (s.severity, s.intent, s.family, s.action, s.summary) for name, s in BUILT_IN.items()}
     for name, det in config.detectors.items():
         settings[name] = (det.severity, det.intent, det.family, "notify", det.summary)
     return _with_settings(frame, settings)

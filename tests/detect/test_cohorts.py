@@ -58,7 +58,7 @@ def _change(region: str | None) -> pl.DataFrame:
 def _config():
     config = detection_config()
     evidence = {"min_placement_minutes": 8, "min_placement_gpu_minutes": 1000}
-    return config.model_copy(update={"cohort": config.cohort | evidence})
+    return config.model_copy(update={"cohort": config.cohort.model_copy(update=evidence)})
 
 
 def test_a_placement_change_that_strands_gpus_is_caught_against_the_unchanged_region():

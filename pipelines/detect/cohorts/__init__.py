@@ -4,6 +4,8 @@ minutes reachable: the comparison needs a handful of faults or slow steps, not a
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 import polars as pl
@@ -15,6 +17,7 @@ from pipelines.detect.cohorts.queues import priority_inversion_hits, queue_jump_
 from pipelines.detect.cohorts.rollouts import rollout_cohort_hits
 from pipelines.detect.config import DetectionConfig
 from pipelines.detect.episodes import episodes
+from pipelines.detect.rules import RuleSpec
 
 __all__ = [
     "cohort_episodes",
@@ -27,25 +30,115 @@ __all__ = [
     "rollout_cohort_hits",
 ]
 
-# every cohort rule: its name (the alert's rule, its runbook's file, its thresholds' section of detection.yml) and
-# the function giving its hits since each watched change
+
+@dataclass(frozen=True)
+class CohortRule:
+    """One cohort rule: its name (the alert's rule, its runbook's file), the function giving its hits since each
+    watched change, and what its alerts say and do. Its thresholds are `cohort` settings in detection.yml."""
+
+    name: str
+    hits: Callable[..., pl.DataFrame]
+    spec: RuleSpec
+
+
 RULES = (
-    ("deploy_fault_rate", node_cohort_hits),
-    ("deploy_step_time", framework_cohort_hits),
-    ("placement_fragmentation", placement_cohort_hits),
-    ("placement_spread", placement_spread_hits),
-    ("queue_jump", queue_jump_hits),
-    ("priority_inversion", priority_inversion_hits),
-    ("storage_rollout_wait", rollout_cohort_hits("storage_rollout")),
-    ("network_change_sync", rollout_cohort_hits("network_change")),
+    CohortRule(
+        "deploy_fault_rate",
+        node_cohort_hits,
+        RuleSpec(
+            "critical",
+            "page",
+            "software",
+            "software faults {value:.3g}/GPU-h on the new version against {baseline:.3g}/GPU-h on the old",
+        ),
+    ),
+    CohortRule(
+        "deploy_step_time",
+        framework_cohort_hits,
+        RuleSpec(
+            "critical",
+            "page",
+            "software",
+            "step time {value:.2f}x slower on the new version than on the old",
+        ),
+    ),
+    CohortRule(
+        "placement_fragmentation",
+        placement_cohort_hits,
+        RuleSpec(
+            "critical",
+            "page",
+            "scheduling",
+            "{value:.1%} of healthy GPUs stranded on part-full nodes minute after minute since the policy "
+            "change, against {baseline:.1%} in the unchanged scope and the hour before",
+        ),
+    ),
+    CohortRule(
+        "placement_spread",
+        placement_spread_hits,
+        RuleSpec(
+            "warning",
+            "ticket",
+            "scheduling",
+            "since a policy change small jobs leave {value:.1f} GPUs free on their node, against "
+            "{baseline:.1f} before it and elsewhere: the scheduler now scatters small jobs, and big jobs will "
+            "find no whole node",
+        ),
+    ),
+    CohortRule(
+        "queue_jump",
+        queue_jump_hits,
+        RuleSpec(
+            "critical",
+            "page",
+            "scheduling",
+            "the team's recent jobs waited {value:.1f}x less than the rest of their queue after a policy "
+            "change for the team (the hour before it: {baseline:.1f}x)",
+        ),
+    ),
+    CohortRule(
+        "priority_inversion",
+        priority_inversion_hits,
+        RuleSpec(
+            "warning",
+            "ticket",
+            "scheduling",
+            "since a policy change the team's jobs queue at priority {value:.0f}, above the {baseline:.0f} of "
+            "a class that outranked theirs the day before: that class will wait behind them once a queue "
+            "forms",
+        ),
+    ),
+    CohortRule(
+        "storage_rollout_wait",
+        rollout_cohort_hits("storage_rollout"),
+        RuleSpec(
+            "critical",
+            "page",
+            "data_io",
+            "training waits on data {value:.0%} of step time since the storage rollout, against "
+            "{baseline:.0%} in the other regions and the hour before",
+        ),
+    ),
+    CohortRule(
+        "network_change_sync",
+        rollout_cohort_hits("network_change"),
+        RuleSpec(
+            "critical",
+            "page",
+            "network",
+            "training waits on the all-reduce {value:.0%} of step time since the network change, against "
+            "{baseline:.0%} in the other regions and the hour before",
+        ),
+    ),
 )
 
 
 def cohort_episodes(con, config: DetectionConfig, window: tuple[datetime, datetime], delay_min: int) -> pl.DataFrame:
-    found = changes(con, window, config.cohort["horizon_h"])
+    found = changes(con, window, config.cohort.horizon_h)
     frames = []
-    for rule, hits_of in RULES:
-        hits = hits_of(con, found, config, window)
+    for cohort_rule in RULES:
+        rule = cohort_rule.name
+        hits = cohort_rule.hits(con, found, config, window)
         if hits.is_empty():
             continue
         hits = hits.filter(pl.col("minute_at") < window[1])

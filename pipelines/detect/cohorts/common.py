@@ -48,7 +48,7 @@ def with_ends(found: pl.DataFrame, config: DetectionConfig) -> pl.DataFrame:
     """`found` with `ends_at` (see `changes`); a frame without it is watched for the whole horizon."""
     if "ends_at" in found.columns:
         return found
-    return found.with_columns((pl.col("changed_at") + timedelta(hours=config.cohort["horizon_h"])).alias("ends_at"))
+    return found.with_columns((pl.col("changed_at") + timedelta(hours=config.cohort.horizon_h)).alias("ends_at"))
 
 
 def against_the_rest(cohort: pl.DataFrame, everyone: pl.DataFrame, measures: list[str]) -> pl.DataFrame:

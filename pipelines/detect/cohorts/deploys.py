@@ -31,7 +31,7 @@ def node_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, window) 
     rate = pl.col("faults_cohort") / pl.col("exposure_cohort")
     rest = (pl.col("faults_rest") + 1) / pl.col("exposure_rest")  # one fault of slack: a quiet fleet is not zero
     return sums.filter(
-        (pl.col("faults_cohort") >= config.cohort["min_events"]) & (rate >= config.cohort["fault_rate_ratio"] * rest)
+        (pl.col("faults_cohort") >= config.cohort.min_events) & (rate >= config.cohort.fault_rate_ratio * rest)
     ).select("change_id", "minute_at", (rate * 60).alias("value"), (rest * 60).alias("baseline"))
 
 
@@ -59,6 +59,5 @@ def framework_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, win
         pl.col("step_s_rest") / pl.col("reference_s_rest")
     )
     return sums.filter(
-        (pl.col("worker_minutes_cohort") >= config.cohort["min_worker_minutes"])
-        & (ratio >= config.cohort["step_time_ratio"])
+        (pl.col("worker_minutes_cohort") >= config.cohort.min_worker_minutes) & (ratio >= config.cohort.step_time_ratio)
     ).select("change_id", "minute_at", ratio.alias("value"), pl.lit(1.0).alias("baseline"))

@@ -40,7 +40,7 @@ def placement_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, win
     cohort, sums = region_cohorts(
         policies, minutes, ["healthy", "free", "stranded"], {"before": stranded_share, "of_free_before": of_free_share}
     )
-    since = f"{int(settings['horizon_h'])}h"  # the cohort holds only minutes since the change: a median of them all
+    since = f"{int(settings.horizon_h)}h"  # the cohort holds only minutes since the change: a median of them all
     per_minute = (
         cohort.group_by("change_id", "minute_at")
         .agg(pl.col("healthy", "free", "stranded").sum())
@@ -61,19 +61,19 @@ def placement_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, win
     rest = pl.when(pl.col("healthy_rest") > 0).then(pl.col("stranded_rest") / pl.col("healthy_rest"))
     baseline = pl.max_horizontal(rest, pl.col("before"), pl.lit(0.0))  # changed from its own past and from the rest
     return sums.filter(
-        (pl.col("minutes_seen") >= settings["min_placement_minutes"])
-        & (pl.col("healthy_cohort") >= settings["min_placement_gpu_minutes"])
-        & (pl.col("share") >= settings["stranded_share_min"])
+        (pl.col("minutes_seen") >= settings.min_placement_minutes)
+        & (pl.col("healthy_cohort") >= settings.min_placement_gpu_minutes)
+        & (pl.col("share") >= settings.stranded_share_min)
         & (
-            (pl.col("of_free") >= settings["stranded_of_free_min"])
+            (pl.col("of_free") >= settings.stranded_of_free_min)
             | (
-                (pl.col("of_free") >= settings["stranded_of_free_rise_min"])
-                & (pl.col("of_free") >= settings["stranded_of_free_rise"] * pl.col("of_free_before").fill_nan(0.0))
+                (pl.col("of_free") >= settings.stranded_of_free_rise_min)
+                & (pl.col("of_free") >= settings.stranded_of_free_rise * pl.col("of_free_before").fill_nan(0.0))
             )
         )
         & (
             pl.col("share")
-            >= settings["stranded_ratio"] * pl.max_horizontal(baseline, pl.lit(settings["stranded_share_floor"]))
+            >= settings.stranded_ratio * pl.max_horizontal(baseline, pl.lit(settings.stranded_share_floor))
         )
     ).select("change_id", "minute_at", pl.col("share").alias("value"), baseline.alias("baseline"))
 
@@ -93,7 +93,7 @@ def placement_spread_hits(con, found: pl.DataFrame, config: DetectionConfig, win
     found = with_ends(found, config)
     policies = found.filter(pl.col("change_type") == "scheduler_policy")
     settings = config.cohort
-    span_min, least = int(settings["spread_window_min"]), settings["spread_min_starts"]
+    span_min, least = int(settings.spread_window_min), settings.spread_min_starts
     frames = []
     for change in policies.select("change_id", "changed_at", "ends_at", "scope_region").iter_rows(named=True):
         at, region = change["changed_at"], change["scope_region"]
@@ -105,8 +105,8 @@ def placement_spread_hits(con, found: pl.DataFrame, config: DetectionConfig, win
         opening = fetch(con, SPREAD_OPENING, [at - timedelta(hours=1), opening_end, at, int(least)])
         before_mean = pl.col("before_leftover") / pl.col("before_starts")
         opening = opening.filter(changed & (pl.col("before_starts") >= least)).filter(
-            (pl.col("first_mean") >= settings["spread_ratio"] * before_mean)
-            & (pl.col("first_mean") >= before_mean + settings["spread_margin_gpus"])
+            (pl.col("first_mean") >= settings.spread_ratio * before_mean)
+            & (pl.col("first_mean") >= before_mean + settings.spread_margin_gpus)
         )
         if opening.is_empty():  # its first jobs were placed as before (or the hour before is not in the data)
             continue
@@ -129,8 +129,8 @@ def placement_spread_hits(con, found: pl.DataFrame, config: DetectionConfig, win
         frames.append(
             judged.filter(
                 (pl.col("starts") >= least)
-                & (pl.col("value") >= settings["spread_ratio"] * pl.col("baseline"))
-                & (pl.col("value") >= pl.col("baseline") + settings["spread_margin_gpus"])
+                & (pl.col("value") >= settings.spread_ratio * pl.col("baseline"))
+                & (pl.col("value") >= pl.col("baseline") + settings.spread_margin_gpus)
             ).select("minute_at", "region", "value", "baseline", pl.lit(change["change_id"]).alias("change_id"))
         )
     frames = [f for f in frames if not f.is_empty()]

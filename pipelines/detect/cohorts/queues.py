@@ -30,11 +30,11 @@ def queue_jump_hits(con, found: pl.DataFrame, config: DetectionConfig, window) -
         named=True
     ):
         at = change["changed_at"]
-        first = max(at + timedelta(minutes=int(settings["queue_jump_min_minutes"])), window[0])  # a tick: its own
+        first = max(at + timedelta(minutes=int(settings.queue_jump_min_minutes)), window[0])  # a tick: its own
         end = min(change["ends_at"], window[1])
         if first > end:  # judged at t, only data before t is read: the tick at t itself may judge t
             continue
-        span = int(settings["queue_jump_window_min"])
+        span = int(settings.queue_jump_window_min)
         after = _censored_waits(con, change["scope_region"], (at, first, end), span, settings)
         before = _censored_waits(con, change["scope_region"], (at - timedelta(hours=1), at, at), 60, settings)
         before = before.select("region", "workload_class", "team", pl.col("ratio").alias("before"))
@@ -46,7 +46,7 @@ def queue_jump_hits(con, found: pl.DataFrame, config: DetectionConfig, window) -
                 pl.lit(change["change_id"]).alias("change_id"),
             )
         )
-        frames.append(hits.filter(pl.col("ratio") >= settings["queue_jump_ratio"] * pl.col("baseline")))
+        frames.append(hits.filter(pl.col("ratio") >= settings.queue_jump_ratio * pl.col("baseline")))
     if not frames:
         return pl.DataFrame()
     last_minute = pl.col("minute_at") - timedelta(minutes=1)  # judged at t, the data ends with the minute before t
@@ -81,10 +81,10 @@ def _censored_waits(con, region: str | None, span: tuple[datetime, datetime, dat
     queue = ["minute_at", "region", "workload_class"]
     rest_n = pl.col("n").sum().over(queue) - pl.col("n")
     rest_mean = (pl.col("waited_s").sum().over(queue) - pl.col("waited_s")) / rest_n
-    least = settings["queue_jump_min_jobs"]
+    least = settings.queue_jump_min_jobs
     return per_team.with_columns(
         (rest_mean / pl.max_horizontal(pl.col("waited_s") / pl.col("n"), pl.lit(1.0))).alias("ratio")
-    ).filter((pl.col("n") >= least) & (rest_n >= least) & (rest_mean >= settings["queue_jump_min_wait_s"]))
+    ).filter((pl.col("n") >= least) & (rest_n >= least) & (rest_mean >= settings.queue_jump_min_wait_s))
 
 
 def priority_inversion_hits(con, found: pl.DataFrame, config: DetectionConfig, window) -> pl.DataFrame:
@@ -113,18 +113,18 @@ def priority_inversion_hits(con, found: pl.DataFrame, config: DetectionConfig, w
         first, end = max(at, window[0]), min(change["ends_at"], window[1])
         if first > end:
             continue
-        before_from = at - timedelta(hours=int(settings["inversion_before_h"]))
-        least = int(settings["inversion_min_events"])
+        before_from = at - timedelta(hours=int(settings.inversion_before_h))
+        least = int(settings.inversion_min_events)
         scope = [change["scope_region"], change["scope_team"]]
         order = fetch(con, CLASS_PRIORITIES, [before_from, at, scope[0]])
         if order.is_empty():  # the class order before the change is not in the data: nothing to invert
             continue
-        opening_end = min(end, at + timedelta(hours=int(settings["inversion_first_h"])))
+        opening_end = min(end, at + timedelta(hours=int(settings.inversion_first_h)))
         opening = _overtaking(fetch(con, FIRST_PRIORITIES, [at, opening_end, *scope, least]), order, "first_priority")
         opening = opening.filter(pl.col("last_priority").fill_null(pl.col("class_before")) <= pl.col("other_before"))
         if opening.is_empty():  # the cohorts' first jobs since the change kept the class order, or the cohort
             continue  # outranked that class already before it (another change, still in force, reordered them)
-        window_min = int(settings["inversion_window_min"])
+        window_min = int(settings.inversion_window_min)
         recent = fetch(
             con, RECENT_PRIORITIES, [max(at, first - timedelta(minutes=window_min)), first, end, window_min, *scope]
         )

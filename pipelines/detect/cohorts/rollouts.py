@@ -49,8 +49,8 @@ def _rollout_hits(con, found: pl.DataFrame, config: DetectionConfig, window, cha
     baseline = pl.max_horizontal(rest, pl.col("before"))
     return sums.filter(  # without the region's own hour before, its usual mix of jobs cannot be told from the change
         pl.col("before").is_not_null()
-        & (pl.col("minutes_seen") >= settings["rollout_min_minutes"])
-        & (pl.col("worker_minutes_cohort") >= settings["min_worker_minutes"])
-        & (share >= settings["rollout_wait_ratio"] * baseline)
-        & (share >= baseline + settings["rollout_wait_margin"])
+        & (pl.col("minutes_seen") >= settings.rollout_min_minutes)
+        & (pl.col("worker_minutes_cohort") >= settings.min_worker_minutes)
+        & (share >= settings.rollout_wait_ratio * baseline)
+        & (share >= baseline + settings.rollout_wait_margin)
     ).select("change_id", "minute_at", share.alias("value"), baseline.alias("baseline"))
