@@ -21,6 +21,7 @@ from sqlglot.optimizer.scope import traverse_scope
 
 from pipelines.config import read_yaml
 from pipelines.contracts import SOURCES
+from pipelines.project_files import project_dir
 
 LAYERS = ("staging", "intermediate", "marts")
 # which schemas each layer may read: only staging reads raw, and no edge goes back up
@@ -29,7 +30,7 @@ ALLOWED_READS = {
     "intermediate": {"staging", "intermediate"},
     "marts": {"staging", "intermediate", "marts"},
 }
-MODELS_DIR = Path(__file__).parents[2] / "models"
+MODELS_DIR = project_dir("models")
 MATERIALIZATIONS = ("table", "view")
 MAX_CACHED_PARSES = 2000
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from pipelines.project_files import project_dir
 from pipelines.semantic.catalog import Metric, load_catalog
 from pipelines.semantic.losses import FAULT_FAMILIES
 
@@ -188,7 +189,7 @@ def _timeseries(title: str, targets: list[dict], grid: dict) -> dict:
 
 
 def _runbook_links() -> str:
-    folder = Path(__file__).parents[2] / "docs" / "runbooks"
+    folder = project_dir("docs", "runbooks")
     names = sorted(p.stem for p in folder.glob("*.md"))
     return "\n".join(f"- [{name}]({RUNBOOKS}/{name}.md)" for name in names)
 

@@ -18,8 +18,9 @@ from sqlglot import exp
 from pipelines.catalog import table_exists
 from pipelines.config import read_yaml
 from pipelines.ingest.load import MANIFEST
+from pipelines.project_files import project_dir
 
-SUITES = Path(__file__).resolve().parents[2] / "models" / "_expectations.yml"
+SUITES = project_dir("models") / "_expectations.yml"
 RESULTS = "quality.expectation_results"
 TIME_SOURCES = ("raw.gpu_telemetry", "raw.node_telemetry", "raw.scheduler_events", "raw.job_runtime_metrics")
 OWN_KEYS = {"expect", "value_set_from", "fresh_within_minutes"}

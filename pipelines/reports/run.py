@@ -10,12 +10,13 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.project_files import project_dir
 from pipelines.reports import finance, health, index, progress, warroom
 from pipelines.reports.data import window_or_default
 from pipelines.reports.settings import reports_config
 
 NAMES = ("finance", "health", "warroom", "progress")
-RUNBOOKS = Path(__file__).resolve().parents[2] / "docs" / "runbooks"
+RUNBOOKS = project_dir("docs", "runbooks")
 
 
 @dataclass(frozen=True)

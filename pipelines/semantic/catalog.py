@@ -9,8 +9,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pipelines.config import read_yaml
+from pipelines.project_files import project_dir
 
-METRICS_DIR = Path(__file__).parents[2] / "metrics"
+METRICS_DIR = project_dir("metrics")
 GRAINS = ("minute", "5min", "hour", "day", "week")
 
 
