@@ -217,7 +217,7 @@ def _idle_and_waste(page: Page, rows: pl.DataFrame, con: duckdb.DuckDBPyConnecti
     fig = px.bar(daily, x="cost_date", y="spend_usd", color="category", labels={"spend_usd": "USD", "cost_date": ""})
     fig.update_layout(height=340, barmode="stack", legend_title_text="")
     waste = (
-        rows.filter(pl.col("spend_kind").is_in(["idle", "wasted"]))
+        rows.filter(pl.col("spend_kind").is_in(["idle", "wasted"]) & (pl.col("gpu_h") != 0))
         .pivot(on="category", index="team", values="spend_usd", aggregate_function="sum")
         .fill_null(0)
     )
@@ -228,7 +228,8 @@ def _idle_and_waste(page: Page, rows: pl.DataFrame, con: duckdb.DuckDBPyConnecti
         "Idle and wasted spend",
         page.figure(fig) + table_html(waste),
         "idle_with_demand: GPUs idle while jobs waited (a scheduling loss); idle_no_demand: over-capacity. "
-        "lost_after_checkpoint: failed or preempted work redone; no_progress: jobs that held GPUs and never "
+        "lost_after_failure_<family>: failed or preempted work redone, by the failure's family (user: the job's "
+        "own code or its user's cancellation); no_progress: jobs that held GPUs and never "
         "reported a step (dummy work); held_idle: GPUs a running job held without using them.",
     )
     flagged = frame(

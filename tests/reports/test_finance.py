@@ -6,6 +6,9 @@ import pytest
 
 from pipelines.reports.data import frame
 from pipelines.reports.finance import by_team_and_kind, productive_cost, reconciliation
+from pipelines.semantic.losses import family_of
+
+FAILURE_FAMILIES = ("hardware", "software", "network", "data_io", "scheduling", "user", "planned")
 
 
 def _rows(con) -> pl.DataFrame:
@@ -43,6 +46,42 @@ def test_spend_kinds_by_hand(tiny_db):
     assert t2["maintenance"] == pytest.approx(10 / 60 * 2.5)
     idle = table.filter(pl.col("team") == "unallocated").row(0, named=True)
     assert idle["idle"] == pytest.approx(80 / 60 * 2.5)  # 60 with demand waiting, 20 without
+
+
+def test_work_lost_to_a_failure_is_charged_by_the_failures_family(tiny_db):
+    rows = _rows(tiny_db).filter(pl.col("team") == "t1", pl.col("category").str.starts_with("lost_after_failure_"))
+    lost = rows.filter(pl.col("gpu_h") != 0).select("category", "family", "spend_kind", "gpu_h").rows()
+    # B's 10 minutes after its last checkpoint, to a CUDA out-of-memory in its own code: workload, not software
+    assert lost == [("lost_after_failure_user", "workload", "wasted", pytest.approx(10 / 60))]
+
+
+# each chargeback category and the loss reason it holds (named for readers of the bill, not as the reasons are)
+CATEGORY_REASON = {
+    "maintenance": "maintenance",
+    "hardware_fault": "gpu_fault",
+    "no_telemetry": "unobserved",
+    "unobserved": "unobserved",
+    "idle_with_demand": "idle_with_demand",
+    "idle_no_demand": "no_demand",
+    **{f"lost_after_failure_{f}": f"lost_after_failure_{f}" for f in FAILURE_FAMILIES},
+    "no_progress": "no_progress",
+    "held_idle": "held_idle",
+    "startup": "startup",
+    "checkpoint_write": "checkpoint",
+    "dataloader_wait": "dataloader",
+    "grad_sync_wait": "grad_sync",
+    "compute_throttled": "compute_throttled",
+    "compute_slow": "compute_slow",
+    "stalled": "stalled",
+    "telemetry_gap": "telemetry_gap",
+    "other_step_loss": "other",
+}
+
+
+def test_each_category_carries_the_family_of_its_loss_reason(tiny_db):
+    families = dict(_rows(tiny_db).select("category", "family").unique().iter_rows())
+    assert families.pop("productive") is None
+    assert families == {c: family_of(r) for c, r in CATEGORY_REASON.items()}
 
 
 def test_cost_per_productive_gpu_hour_by_hand(tiny_db):
