@@ -28,7 +28,8 @@ from pipelines.ingest.load import (
 from pipelines.modeling.assets import MODEL_ASSETS
 from pipelines.modeling.project import build_order as model_order
 from pipelines.modeling.project import load_project
-from pipelines.modeling.runner import Restatement, restatement_window, run_model
+from pipelines.modeling.restatement import Restatement, restatement_window
+from pipelines.modeling.runner import run_model
 from pipelines.quality.checks import QUALITY_CHECKS
 from pipelines.reports.assets import REPORT_CHECKS
 from pipelines.reports.campaigns import register_new

@@ -20,7 +20,7 @@ from pipelines.catalog import table_exists
 from pipelines.contracts import SOURCES
 from pipelines.ingest.load import QUARANTINE, connect, ensure_raw_schema
 from pipelines.modeling.project import build_order, load_project
-from pipelines.modeling.runner import restatement_window
+from pipelines.modeling.restatement import restatement_window
 from pipelines.orchestration.build import DATA_END_SQL, SourceLoad, _clock, load_all
 from pipelines.spark.dialect import to_spark
 from pipelines.spark.duckdb_face import publish_face

@@ -7,7 +7,8 @@ import pytest
 
 from pipelines.ingest.load import connect
 from pipelines.modeling.project import build_order, load_project
-from pipelines.modeling.runner import FULL_WINDOW, aligned, restatement_window, run_model
+from pipelines.modeling.restatement import restatement_window
+from pipelines.modeling.runner import FULL_WINDOW, aligned, run_model
 from pipelines.orchestration.build import build
 from pipelines.warehouse.layout import working_path
 
