@@ -65,7 +65,8 @@ def _parser() -> argparse.ArgumentParser:
 
     ingest = commands.add_parser("ingest", help="real exporter or scheduler output into landing Parquet")
     ingest.add_argument("inputs", type=Path, nargs="*", metavar="FILE_OR_DIR", help="files, or folders of them")
-    ingest.add_argument("--format", choices=list(FORMATS), help=formats_help())
+    # the names come from the registry; an unknown one is the adapters' error (exit 2 with the valid names)
+    ingest.add_argument("--format", metavar="{" + ",".join(FORMATS) + "}", help=formats_help())
     ingest.add_argument(
         "--from-prometheus", metavar="URL", help="read the exporters' series from a Prometheus server instead of files"
     )
