@@ -59,6 +59,22 @@ class Attempt:
     closed: bool = False  # its GPUs were given back
 
 
+@dataclass(slots=True)
+class QueueEntry:
+    """A waiting attempt as the scheduling loop reads it."""
+
+    key: tuple[int, int, int]  # the queue's order: priority with aging, then ready minute, then job
+    job: int
+    attempt: int
+    ready: int  # the minute it became ready to start
+    saved: float  # work it resumes from (a requeued attempt's last checkpoint)
+    noted: bool  # its pending event was written (or it started): never twice
+    region: int
+    request: tuple[int, int, bool]  # region, SKU asked for, whole nodes: what "did not fit" is shared by
+    size: int  # nodes for a gang job, GPUs otherwise
+    patience: int  # minutes it waits before the scheduler reserves nodes for it
+
+
 @dataclass
 class Schedule:
     attempts: list[Attempt]
@@ -134,7 +150,7 @@ class Scheduler:
         jobs, c = self.jobs, self._cols
         ready_min = ((jobs.submit_s + 59) // 60).tolist()
         submit_s = jobs.submit_s.tolist()
-        queue: list[list] = []  # [sort key, job, attempt, ready_minute, saved_work, pending_sent]
+        queue: list[QueueEntry] = []
         next_job, n_jobs = 0, len(jobs)
         clears = _node_clears(self.fx)
         down = self.fx.get("sched_down")
@@ -156,16 +172,16 @@ class Scheduler:
             if full:  # GPUs were freed or the rules changed: everyone waiting gets another look, in order
                 if t % 60 == 0 or t in changes:  # aging and priority changes move the order
                     for entry in queue:
-                        entry[0] = self._key(entry[1], t, entry[3])
+                        entry.key = self._key(entry.job, t, entry.ready)
                 queue.extend(fresh)
-                queue.sort(key=lambda e: e[0])
+                queue.sort(key=lambda e: e.key)
                 queue[:] = self._schedule(t, queue, down)
             elif fresh:  # nothing was freed: only the newcomers can possibly fit
-                fresh.sort(key=lambda e: e[0])
+                fresh.sort(key=lambda e: e.key)
                 waiting = self._schedule(t, fresh, down)
                 if waiting:
                     queue.extend(waiting)
-                    queue.sort(key=lambda e: e[0])
+                    queue.sort(key=lambda e: e.key)
         return Schedule(self.attempts, self.events)
 
     def _state_changes(self, down: np.ndarray | None) -> set[int]:
@@ -177,22 +193,23 @@ class Scheduler:
                 edges.update(steps.tolist())
         return edges
 
-    def _entry(self, j: int, attempt: int, ready: int, saved: float, t: int) -> list:
-        """[sort key, job, attempt, ready minute, saved work, pending noted, region, request kind, size, patience]:
-        what the scheduling loop needs, looked up once."""
+    def _entry(self, j: int, attempt: int, ready: int, saved: float, t: int) -> QueueEntry:
+        """What the scheduling loop needs of a waiting attempt, looked up once."""
         c = self._cols
         gang = c["n_nodes"][j] > 0
         request = (c["region"][j], c["sku_req"][j], gang)
         size = c["n_nodes"][j] if gang else c["gpus"][j]
         patience = RESERVE_AFTER_MIN.get(c["cls"][j], AGED_WAIT_MIN)
-        return [self._key(j, t, ready), j, attempt, ready, saved, False, c["region"][j], request, size, patience]
+        return QueueEntry(
+            self._key(j, t, ready), j, attempt, ready, saved, False, c["region"][j], request, size, patience
+        )
 
     def _key(self, j: int, t: int, ready: int) -> tuple[int, int, int]:
         c = self._cols
         prio = self.fx.priority(c["priority"][j], t, c["cls"][j], c["team"][j])
         return (-(prio + min(20, (t - ready) // 60)), ready, j)  # aging: a point an hour waited
 
-    def _schedule(self, t: int, queue: list[list], down: np.ndarray | None) -> list[list]:
+    def _schedule(self, t: int, queue: list[QueueEntry], down: np.ndarray | None) -> list[QueueEntry]:
         c = self._cols
         blocked = self.drain[:, t].copy() if self.drain is not None else np.zeros(self.fleet.n_nodes, bool)
         smallest_miss: dict[tuple[int, int, bool], int] = {}  # what did not fit this pass: bigger won't either
@@ -200,26 +217,26 @@ class Scheduler:
         waiting = []
         never = 1 << 30
         for entry in queue:
-            region = entry[6]
+            region = entry.region
             if down is not None and down[region, t]:
-                if not entry[5]:
+                if not entry.noted:
                     self._note_pending(entry, t, "SchedulerDown")
                 waiting.append(entry)
                 continue
-            request, size = entry[7], entry[8]
+            request, size = entry.request, entry.size
             if size >= smallest_miss.get(request, never):  # something no bigger already failed this pass
                 waiting.append(entry)
                 continue
-            j = entry[1]
+            j = entry.job
             nodes = self._place(j, t, blocked)
             if nodes is None:
                 smallest_miss[request] = size
-                if t - entry[3] >= entry[9] and reservations.get(region, 0) < self.max_reservations[region]:
+                if t - entry.ready >= entry.patience and reservations.get(region, 0) < self.max_reservations[region]:
                     reservations[region] = reservations.get(region, 0) + 1
                     self._reserve(j, blocked)
                     smallest_miss.clear()  # the reservation changed what is free
-                if not entry[5]:
-                    self._note_pending(entry, t, "Resources" if entry[3] == t else "Priority")
+                if not entry.noted:
+                    self._note_pending(entry, t, "Resources" if entry.ready == t else "Priority")
                 waiting.append(entry)
                 continue
             self._start(entry, t, nodes, self._take_gpus(nodes, c["gpus"][j], request[2]))
@@ -272,14 +289,14 @@ class Scheduler:
             self.free_count[n] -= count
         return np.array(taken, np.int64)
 
-    def _note_pending(self, entry: list, t: int, reason: str) -> None:
-        if not entry[5]:
-            entry[5] = True
-            self.events.append((t * 60, entry[1], entry[2], "pending", self._cols["gpus"][entry[1]], -1, reason))
+    def _note_pending(self, entry: QueueEntry, t: int, reason: str) -> None:
+        if not entry.noted:
+            entry.noted = True
+            self.events.append((t * 60, entry.job, entry.attempt, "pending", self._cols["gpus"][entry.job], -1, reason))
 
-    def _start(self, entry: list, t: int, nodes: np.ndarray, gpus: np.ndarray) -> None:
-        j, attempt, saved = entry[1], entry[2], entry[4]
-        entry[5] = True  # placed: never pending
+    def _start(self, entry: QueueEntry, t: int, nodes: np.ndarray, gpus: np.ndarray) -> None:
+        j, attempt, saved = entry.job, entry.attempt, entry.saved
+        entry.noted = True  # placed: never pending
         overhead = RESTART_OVERHEAD_MIN if attempt > 0 else 0
         a = Attempt(j, attempt, t, nodes, gpus, int(self.fleet.node_sku[nodes[0]]), saved, overhead)
         index = len(self.attempts)
@@ -362,7 +379,7 @@ class Scheduler:
         cause = list(parts)[int(self.rng.choice(len(parts), p=weights / weights.sum()))]
         return max(1, minute + 1), cause
 
-    def _finish(self, index: int, t: int, queue: list[list]) -> None:
+    def _finish(self, index: int, t: int, queue: list[QueueEntry]) -> None:
         a = self.attempts[index]
         a.closed = True
         self._release(index)
@@ -370,7 +387,9 @@ class Scheduler:
         if a.state in (NODE_FAIL, PREEMPTED) or (a.state == FAILED and a.reason in _INFRA_REASONS):
             self._requeue(a, t, queue)
 
-    def _kill(self, index: int, t: int, queue: list[list], state: int, exit_code: int | None, reason: str) -> None:
+    def _kill(
+        self, index: int, t: int, queue: list[QueueEntry], state: int, exit_code: int | None, reason: str
+    ) -> None:
         a = self.attempts[index]
         done = max(0.0, (t - a.start) - a.overhead)
         a.progress = min(a.progress, a.saved + done)
@@ -388,7 +407,7 @@ class Scheduler:
         for n in a.nodes.tolist():
             self.free_slots[n].sort()
 
-    def _requeue(self, a: Attempt, t: int, queue: list[list]) -> None:
+    def _requeue(self, a: Attempt, t: int, queue: list[QueueEntry]) -> None:
         c = self._cols
         if a.attempt >= MAX_RETRIES or c["cls"][a.job] == INTERACTIVE:
             return
