@@ -163,8 +163,8 @@ def step_stragglers(
 ) -> pl.DataFrame:
     """Stretches of consecutive slow lines of one rank: at least `step_persistence_samples` lines at `step_ratio`
     times its peers' median or more, standing for `step_persistence_steps` steps; `step_max_gap_samples` lines
-    in between may read fast (none by default: tolerating one, a rank with 20 % noise strings six slow lines
-    together 0.14 times per 300-line log, against 0.007 times without)."""
+    in between may read fast (none by default: the fast lines of a rank that is only noisy are what keep its slow
+    ones from adding up to a stretch)."""
     rules = config.stragglers
     first, last = con.execute(f"select min(logged_at), max(logged_at) from {STEP_LINES}").fetchall()[0]
     if first is None:
