@@ -49,7 +49,7 @@ class RuntimeWriter:
             return JOB_RUNTIME_METRICS.arrow_schema().empty_table(), JOB_STEP_TIMES.arrow_schema().empty_table()
         return pa.concat_tables([t for t, _ in tables]), pa.concat_tables([s for _, s in tables])
 
-    def _rows(self, sel: np.ndarray, first: int, last: int) -> pa.Table:
+    def _rows(self, sel: np.ndarray, first: int, last: int) -> tuple[pa.Table, pa.Table]:
         ctx = self.ctx
         begin = np.maximum(ctx.a_start[sel], first)
         minutes = np.minimum(ctx.a_end[sel], last) - begin
