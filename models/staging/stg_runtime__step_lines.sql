@@ -1,7 +1,6 @@
 -- one row per logged step line per job attempt per worker: the steps it stands for and the rank's own time per step
 with source as (
     select * from raw.job_step_times
-    where ts >= $window_start and ts < $window_end
 ),
 
 final as (
