@@ -49,8 +49,10 @@ select job_id, attempt, worker, node_id, minute_at, step, steps, worker_time_s /
 from peers
 where peer_median_s > 0 and worker_time_s >= $4 * peer_median_s
 """
+# the same window of the step log only: a tick must not read the log's whole history to skip a few attempts
 SKIP_STEP_LOGGED = f"""and not exists (
-        select 1 from {STEP_LINES} as s where s.job_id = m.job_id and s.attempt = m.attempt
+        select 1 from {STEP_LINES} as s
+        where s.job_id = m.job_id and s.attempt = m.attempt and s.logged_at >= $1 and s.logged_at < $2
     )"""
 
 STEP_SQL = f"""
