@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from pipelines.quiet_duckdb import quiet
+from pipelines.warehouse.connection import quiet
 
 
 def rewrite_parquet(landing: str, out: str) -> None:

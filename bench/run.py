@@ -13,7 +13,7 @@ from pathlib import Path
 from bench import references, workloads
 from bench.harness import Figure, measure, report, targeted, timed
 from bench.targets import YEAR_DISK_GB
-from pipelines.quiet_duckdb import quiet
+from pipelines.warehouse.connection import quiet
 
 # repeats cost minutes apiece past a week of history: one run each there (the ticks still repeat)
 REPEAT_UP_TO_DAYS = 7

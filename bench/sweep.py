@@ -20,11 +20,11 @@ from tqdm import tqdm
 
 from pipelines.detect.score import load_truth, score
 from pipelines.explain.run import explain_db
-from pipelines.ingest.load import connect
 from pipelines.orchestration.build import build
 from pipelines.semantic.losses import FAULT_FAMILIES
 from pipelines.simulate.run import simulate
 from pipelines.simulate.scenario import load_scenario
+from pipelines.warehouse.connection import connect
 
 # incidents that cost GPU-time; a priority change costs waiting and is judged by queue wait per class instead
 EXPLAINED = (

@@ -8,7 +8,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from pipelines.quiet_duckdb import quiet
+from pipelines.warehouse.connection import quiet
 
 DEFAULT_SCENARIO = {"name": "bench", "seed": 1, "start": "2026-03-02T00:00:00Z"}
 
@@ -59,8 +59,8 @@ def query(db: str) -> float:
     """Hourly goodput by team over the last 7 days of data: seconds of the query itself, in a process that has
     imported the library and knows where the data ends (as a notebook has)."""
     from pipelines.explain.windows import data_span
-    from pipelines.ingest.load import connect
     from pipelines.semantic.query import query as semantic_query
+    from pipelines.warehouse.connection import connect
 
     with connect(db, read_only=True) as con:
         end = data_span(con)[1]
@@ -80,8 +80,8 @@ def explain_last_day(db: str) -> float:
 
 def render_report(db: str, name: str, out: str) -> float:
     """Seconds to write one report page from the warehouse, after the imports (as the schedule's process runs it)."""
-    from pipelines.ingest.load import connect
     from pipelines.reports.run import write_report
+    from pipelines.warehouse.connection import connect
 
     with connect(db, read_only=True) as con:
         return write_report(con, name, Path(out)).render_s

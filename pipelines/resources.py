@@ -11,8 +11,8 @@ from pathlib import Path
 import duckdb
 from dagster import ConfigurableResource
 
-from pipelines.ingest.load import connect
 from pipelines.warehouse import Layout, writer_lock
+from pipelines.warehouse.connection import connect
 
 DEFAULT_DB = "data/goodput.duckdb"
 DEFAULT_LANDING = "data/landing"

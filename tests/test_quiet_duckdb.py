@@ -6,8 +6,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.ingest.load import connect
-from pipelines.quiet_duckdb import quiet
+from pipelines.warehouse.connection import connect, quiet
 
 PACKAGE = Path(__file__).resolve().parents[1] / "pipelines"
 

@@ -17,8 +17,8 @@ from pipelines.detect.gaming import gaming_episodes
 from pipelines.detect.health import health_episodes
 from pipelines.detect.rules import RuleSpec
 from pipelines.detect.signals import detector_episodes
-from pipelines.detect.warehouse import fetch
 from pipelines.timing import StepClock
+from pipelines.warehouse.connection import fetch
 
 # the rules detection runs itself, beside the health rules and statistical detectors of the YAML files
 BUILT_IN: dict[str, RuleSpec] = {

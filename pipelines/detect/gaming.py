@@ -10,7 +10,7 @@ import polars as pl
 
 from pipelines.detect.config import DetectionConfig
 from pipelines.detect.episodes import episodes
-from pipelines.detect.warehouse import fetch
+from pipelines.warehouse.connection import fetch
 
 BUSY_LOOP_SQL = """
 with busy as (

@@ -14,7 +14,7 @@ from sqlglot import exp
 
 from pipelines.detect.config import HealthConfig, HealthRule
 from pipelines.detect.episodes import episodes
-from pipelines.detect.warehouse import fetch
+from pipelines.warehouse.connection import fetch
 
 SIGNALS = {
     "temp_c": "g.temp_c",

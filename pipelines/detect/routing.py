@@ -17,10 +17,9 @@ from typing import Literal
 import duckdb
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipelines.catalog import table_exists
 from pipelines.detect.config import CONFIG_DIR, load_yaml
-from pipelines.detect.warehouse import fetch
 from pipelines.monitoring.alertmanager import sync as sync_alertmanager
+from pipelines.warehouse.connection import fetch, table_exists
 
 OUTBOX_DDL = """
 create table if not exists alerts.outbox (

@@ -11,8 +11,7 @@ from statistics import median
 
 import duckdb
 
-from pipelines.catalog import table_exists
-from pipelines.detect.warehouse import fetch
+from pipelines.warehouse.connection import fetch, table_exists
 
 EARLY = timedelta(minutes=10)  # an alert that began this long before the incident is about something else
 GRACE = timedelta(minutes=30)  # after the end, effects drain (requeued jobs, queues)

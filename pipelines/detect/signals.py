@@ -13,8 +13,8 @@ import polars as pl
 from pipelines.config import parse_span
 from pipelines.detect.config import DetectionConfig, Detector
 from pipelines.detect.episodes import episodes, next_tick
-from pipelines.detect.warehouse import fetch
 from pipelines.semantic.losses import ALERTABLE_FAMILIES, columns_by_family
+from pipelines.warehouse.connection import fetch
 
 NODE_KEYS = ["node_id", "region", "sku"]
 REGION_KEYS = ["region"]

@@ -8,14 +8,13 @@ from datetime import datetime, timedelta
 import duckdb
 import polars as pl
 
-from pipelines.catalog import table_columns, table_exists
 from pipelines.detect.alerts import ALERT_SCHEMA
 from pipelines.detect.config import detection_config, health_config
 from pipelines.detect.engine import data_window, evaluate
 from pipelines.detect.stragglers import COLUMNS as STRAGGLER_COLUMNS
 from pipelines.detect.stragglers import find_stragglers
-from pipelines.detect.warehouse import fetch
 from pipelines.timing import StepClock
+from pipelines.warehouse.connection import fetch, table_columns, table_exists
 
 DRAIN_ACTIONS = ("quarantine", "preempt")
 LOOKBACK = timedelta(hours=26)
@@ -141,3 +140,25 @@ def read_alerts(con: duckdb.DuckDBPyConnection, since: datetime | None = None) -
     if since is None:
         return fetch(con, "select * from alerts.alerts order by detected_at, rule")
     return fetch(con, "select * from alerts.alerts where detected_at >= ? order by detected_at, rule", [since])
+
+
+def read_drain_list(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    return _read_written(
+        con, "marts", "fct_gpus__drain_list", "drain list", "select * from marts.fct_gpus__drain_list order by gpu_id"
+    )
+
+
+def read_stragglers(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    return _read_written(
+        con,
+        "alerts",
+        "stragglers",
+        "straggler list",
+        "select * from alerts.stragglers order by started_at, job_id, worker",
+    )
+
+
+def _read_written(con: duckdb.DuckDBPyConnection, schema: str, table: str, what: str, sql: str) -> pl.DataFrame:
+    if not table_exists(con, schema, table):
+        raise ValueError(f"the warehouse has no {what}: run `goodput build` first")
+    return fetch(con, sql)

@@ -14,10 +14,9 @@ from datetime import datetime, timedelta
 import duckdb
 import polars as pl
 
-from pipelines.catalog import table_exists
 from pipelines.detect.config import DetectionConfig
 from pipelines.detect.episodes import episodes, next_tick
-from pipelines.detect.warehouse import fetch
+from pipelines.warehouse.connection import fetch, table_exists
 
 STEP_LINES = "staging.stg_runtime__step_lines"
 # a job that stopped logging this long before the data's end has ended its stretch with its log

@@ -9,7 +9,7 @@ import duckdb
 
 from pipelines.explain.decompose import DIMENSIONS, explain
 from pipelines.explain.windows import check_where, read_window, resolve
-from pipelines.ingest.load import connect
+from pipelines.warehouse.connection import connect
 
 
 def explain_db(

@@ -7,7 +7,6 @@ only new or replaced files, late files included, and loading the same data twice
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,10 +14,9 @@ from pathlib import Path
 import duckdb
 from sqlglot import exp
 
-from pipelines.catalog import schema_columns
 from pipelines.contracts import SOURCES, Source
 from pipelines.ingest.validate import col, reason_sql, typed_batch_sql
-from pipelines.quiet_duckdb import quiet
+from pipelines.warehouse.connection import schema_columns
 
 RAW = "raw"
 MANIFEST = "raw._files"
@@ -26,8 +24,6 @@ QUARANTINE = "raw._quarantine"
 REPLACED = "raw._replaced"  # files whose earlier rows gave way to new content: models keyed on rows must rebuild
 LANDING_SUFFIXES = (".parquet",)
 ADAPTER_QUARANTINE = "_quarantine"  # landing folder of the lines `goodput ingest` could not use
-# DuckDB's share of a step's memory: the rest of the 4 GiB every step keeps to is Python's, Polars' and Arrow's
-MEMORY_LIMIT = os.environ.get("GOODPUT_DUCKDB_MEMORY", "3GB")
 
 
 @dataclass
@@ -61,19 +57,6 @@ class LoadReport:
     @property
     def unreadable(self) -> list[FileResult]:
         return [r for r in self.results if r.error]
-
-
-def connect(db_path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """A connection with UTC session time, so zoned timestamps land as the UTC wall clock."""
-    if not read_only:  # a reader of a missing file gets DuckDB's error, not a new empty folder
-        Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(db_path), read_only=read_only)
-    con.execute("set TimeZone = 'UTC'")
-    quiet(con)
-    # bounded memory: DuckDB spills to disk beyond this instead of taking most of a shared machine
-    con.execute(f"set memory_limit = '{MEMORY_LIMIT}'")
-    con.execute("set preserve_insertion_order = false")  # big CREATE TABLE AS can then stream and spill
-    return con
 
 
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection, only: list[Source] | None = None) -> None:

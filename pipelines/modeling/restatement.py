@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 import duckdb
 
-from pipelines.catalog import table_exists
+from pipelines.warehouse.connection import table_exists
 
 LOST_ATTEMPTS_SQL = """
 with failed as (

@@ -13,10 +13,10 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from pipelines.catalog import schema_columns, table_columns, table_exists
 from pipelines.contracts import SOURCES
 from pipelines.modeling.project import Model
 from pipelines.modeling.restatement import LOST_ATTEMPTS_SQL, MAX_RESTATEMENT
+from pipelines.warehouse.connection import schema_columns, table_columns, table_exists
 from pipelines.warehouse.parts import part_key_sql
 
 FULL_WINDOW = (datetime(1970, 1, 1), datetime(9999, 12, 31))

@@ -16,8 +16,7 @@ from datetime import datetime, timedelta
 import duckdb
 import polars as pl
 
-from pipelines.catalog import table_exists
-from pipelines.detect.warehouse import fetch
+from pipelines.warehouse.connection import fetch, table_exists
 
 SENT_DDL = """
 create table if not exists alerts.alertmanager_sent (

@@ -15,8 +15,8 @@ from pathlib import Path
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from pipelines.ingest.load import connect
 from pipelines.semantic.losses import REASONS
+from pipelines.warehouse.connection import connect
 
 BUCKET = timedelta(minutes=5)
 SLICE = ("region", "sku", "workload_class")

@@ -13,18 +13,11 @@ from dagster import AssetKey, DagsterInstance, materialize
 from sqlglot import exp
 from tqdm import tqdm
 
-from pipelines.catalog import table_exists
 from pipelines.contracts import SOURCES
 from pipelines.detect.assets import DETECTION_ASSETS
 from pipelines.detect.store import detect
 from pipelines.ingest.assets import RAW_ASSETS, RECONCILES
-from pipelines.ingest.load import (
-    connect,
-    load_adapter_quarantine,
-    load_source,
-    reconciliation,
-    top_quarantine_reasons,
-)
+from pipelines.ingest.load import load_adapter_quarantine, load_source, reconciliation, top_quarantine_reasons
 from pipelines.modeling.assets import MODEL_ASSETS
 from pipelines.modeling.project import build_order as model_order
 from pipelines.modeling.project import load_project
@@ -36,6 +29,7 @@ from pipelines.reports.campaigns import register_new
 from pipelines.resources import Warehouse
 from pipelines.timing import StepClock
 from pipelines.warehouse import Layout, writer_lock
+from pipelines.warehouse.connection import connect, table_exists
 from pipelines.warehouse.publish import Published, publish
 
 ALL_ASSETS = [*RAW_ASSETS, *MODEL_ASSETS, *DETECTION_ASSETS, *QUALITY_CHECKS, *REPORT_CHECKS]

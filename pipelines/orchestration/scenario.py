@@ -20,3 +20,9 @@ def scenario_warehouse(scenario: str | Path, folder: str | Path, progress: bool 
         build(folder / "landing", folder / "tmp.duckdb", progress=progress)
         (folder / "tmp.duckdb").rename(db)  # only a finished build is reused
     return db
+
+
+if __name__ == "__main__":  # python -m pipelines.orchestration.scenario SCENARIO FOLDER: one build per process
+    import sys
+
+    print(scenario_warehouse(sys.argv[1], sys.argv[2]))

@@ -22,11 +22,11 @@ from dagster import (
 )
 
 from pipelines.detect.routing import deliver, enqueue
-from pipelines.ingest.load import connect
 from pipelines.orchestration.build import build, data_end, publish_working, update
 from pipelines.resources import Warehouse
 from pipelines.timing import StepClock
 from pipelines.warehouse import Layout, writer_lock
+from pipelines.warehouse.connection import connect
 from pipelines.warehouse.publish import TIMED_UNCHANGED, current_manifest, publish
 
 FAR = timedelta(days=3650)

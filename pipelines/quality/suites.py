@@ -15,10 +15,10 @@ import duckdb
 import polars as pl
 from sqlglot import exp
 
-from pipelines.catalog import table_exists
 from pipelines.config import read_yaml
 from pipelines.ingest.load import MANIFEST
 from pipelines.project_files import project_dir
+from pipelines.warehouse.connection import table_exists
 
 SUITES = project_dir("models") / "_expectations.yml"
 RESULTS = "quality.expectation_results"

@@ -52,3 +52,8 @@ def activate(
         "activated_at = case when ? then ? else activated_at end where team = ? and workload_class = ?",
         [active, jobs_expected, active, datetime.now(UTC).replace(tzinfo=None), team, workload_class],
     )
+
+
+def listed(con: duckdb.DuckDBPyConnection):
+    """Every campaign, the active ones first."""
+    return con.sql(f"select * from {TABLE} order by is_active desc, team, workload_class").pl()

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import duckdb
 
-from pipelines.detect.warehouse import fetch as frame  # noqa: F401  (the reports' one reader)
+from pipelines.warehouse.connection import fetch as frame  # noqa: F401  (the reports' one reader)
 
 
 @dataclass(frozen=True)

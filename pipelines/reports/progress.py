@@ -10,10 +10,10 @@ import duckdb
 import plotly.express as px
 import polars as pl
 
-from pipelines.catalog import table_exists
 from pipelines.reports.campaigns import TABLE
 from pipelines.reports.data import Window, frame
 from pipelines.reports.page import Page, stacked_bars, table_html
+from pipelines.warehouse.connection import table_exists
 
 FAILED_STATES = ("failed", "node_fail", "timeout")
 ROLLING_HOURS = 24

@@ -34,7 +34,7 @@ class MetricQuery:
     grain: str = "day"
     start: datetime | None = None
     end: datetime | None = None
-    where: dict[str, str] = field(default_factory=dict)
+    where: dict[str, str | list[str]] = field(default_factory=dict)  # a list: any of its values
 
 
 @dataclass
@@ -124,8 +124,10 @@ def _compile_group(metrics: list[Metric], query: MetricQuery) -> CompiledQuery:
         select = select.where(time_col < exp.Placeholder(this="end"))
         params["end"] = query.end
     for index, (dim, value) in enumerate(sorted(query.where.items())):
-        select = select.where(_col(dim).eq(exp.Placeholder(this=f"w{index}")))
-        params[f"w{index}"] = value
+        values = [value] if isinstance(value, str) else list(value)
+        names = [f"w{index}_{j}" for j in range(len(values))]
+        select = select.where(_col(dim).isin(*(exp.Placeholder(this=name) for name in names)))
+        params.update(zip(names, values, strict=True))
     # by position: a rollup has its own bucket_at column, which the output bucket must not be confused with
     keys = [exp.Literal.number(i + 1) for i in range(1 + len(query.by))]
     select = select.group_by(*keys).order_by(*keys)

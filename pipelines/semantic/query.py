@@ -8,9 +8,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from pipelines.ingest.load import connect
 from pipelines.semantic.catalog import Metric, load_catalog
 from pipelines.semantic.compiler import BUCKET, MetricQuery, compile_query
+from pipelines.warehouse.connection import connect
 
 
 def query(

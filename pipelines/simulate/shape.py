@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.quiet_duckdb import quiet
+from pipelines.warehouse.connection import quiet
 
 SHAPE_SQL = """
 with events as (

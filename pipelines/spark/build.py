@@ -16,9 +16,8 @@ from pathlib import Path
 from sqlglot import exp
 from tqdm import tqdm
 
-from pipelines.catalog import table_exists
 from pipelines.contracts import SOURCES
-from pipelines.ingest.load import QUARANTINE, connect, ensure_raw_schema
+from pipelines.ingest.load import QUARANTINE, ensure_raw_schema
 from pipelines.modeling.project import build_order, load_project
 from pipelines.modeling.restatement import restatement_window
 from pipelines.orchestration.build import DATA_END_SQL, SourceLoad, _clock, load_all
@@ -28,6 +27,7 @@ from pipelines.spark.folder import SparkFolder, recover, replace_folder
 from pipelines.spark.runner import register_table, register_view, run_model
 from pipelines.spark.session import SESSION_MASTER, spark_session
 from pipelines.warehouse import writer_lock
+from pipelines.warehouse.connection import connect, table_exists
 
 FAR = timedelta(days=3650)  # a tick's window is open to the future, as on DuckDB
 LEDGER_TABLES = ("_files", "_quarantine", "_replaced")  # exported whole beside the sources, for readers

@@ -21,10 +21,9 @@ from pathlib import Path
 import duckdb
 from sqlglot import exp
 
-from pipelines.catalog import table_exists
-from pipelines.ingest.load import connect
 from pipelines.timing import StepClock
 from pipelines.warehouse import parts
+from pipelines.warehouse.connection import connect, table_exists
 from pipelines.warehouse.layout import Layout
 
 SCHEMAS_SKIPPED = ("main", "information_schema", "pg_catalog")

@@ -204,7 +204,7 @@ def test_ingest_cli_writes_landing_and_build_quarantines_and_models_run(tmp_path
     assert main(["ingest", "--format", "nope", str(H100), "--landing", str(landing)]) == 2
     assert main(["build", "--landing", str(landing), "--db", str(db), "--quiet"]) == 0
     capsys.readouterr()
-    from pipelines.ingest.load import connect
+    from pipelines.warehouse.connection import connect
 
     with connect(db, read_only=True) as con:
         adapter_quarantine = con.sql("select count(*) from raw._quarantine where source = 'adapter:dcgm'").fetchall()
@@ -329,9 +329,9 @@ def test_a_sampled_step_log_stands_for_every_step_it_skipped(tmp_path):
 
 def test_every_registered_format_is_an_adapter_and_the_cli_names_exactly_them():
     from pipelines.adapters.registry import FORMATS, Adapter
-    from pipelines.cli import _parser
+    from pipelines.cli import parser
 
     assert all(isinstance(f.load(), Adapter) for f in FORMATS.values())
-    ingest_parser = _parser()._subparsers._group_actions[0].choices["ingest"]
+    ingest_parser = parser()._subparsers._group_actions[0].choices["ingest"]
     offered = next(a.metavar for a in ingest_parser._actions if a.dest == "format")
     assert offered == "{" + ",".join(FORMATS) + "}"

@@ -4,7 +4,7 @@ import pytest
 
 from bench.harness import Figure, targeted
 from bench.run import _ticks_against_smallest, extrapolate_year
-from pipelines.cli import _day_list
+from pipelines.cli.options import day_list
 
 
 def test_a_per_day_target_scales_with_the_days_and_a_missed_ratio_is_a_miss():
@@ -49,7 +49,7 @@ def test_a_year_follows_the_growth_between_the_two_largest_sizes():
 
 
 def test_days_are_a_comma_separated_list_of_whole_days():
-    assert _day_list("7,30,90") == [7, 30, 90]
+    assert day_list("7,30,90") == [7, 30, 90]
     for bad in ("7,x", "0", ""):
         with pytest.raises(Exception, match="whole days"):
-            _day_list(bad)
+            day_list(bad)

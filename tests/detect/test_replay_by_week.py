@@ -5,7 +5,7 @@ from datetime import timedelta
 import polars as pl
 
 from pipelines.detect import store
-from pipelines.ingest.load import connect
+from pipelines.warehouse.connection import connect
 from pipelines.warehouse.layout import working_path
 from pipelines.warehouse.publish import clone
 

@@ -8,7 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.contracts import SOURCES
-from pipelines.ingest.load import connect, load_source, reconciliation
+from pipelines.ingest.load import load_source, reconciliation
+from pipelines.warehouse.connection import connect
 
 NOW = datetime(2026, 3, 10, 12, 0)
 T0 = datetime(2026, 3, 2, 10, 0)

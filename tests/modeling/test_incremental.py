@@ -5,11 +5,11 @@ from datetime import datetime, timedelta
 import duckdb
 import pytest
 
-from pipelines.ingest.load import connect
 from pipelines.modeling.project import build_order, load_project
 from pipelines.modeling.restatement import restatement_window
 from pipelines.modeling.runner import FULL_WINDOW, aligned, run_model
 from pipelines.orchestration.build import build
+from pipelines.warehouse.connection import connect
 from pipelines.warehouse.layout import working_path
 
 MODELS = load_project()

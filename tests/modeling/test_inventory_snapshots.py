@@ -8,9 +8,9 @@ A snapshot that lands late, after a tick computed its day's minutes with the one
 
 from datetime import date, datetime, timedelta
 
-from pipelines.ingest.load import connect
 from pipelines.orchestration.build import build
 from pipelines.orchestration.tick import tick
+from pipelines.warehouse.connection import connect
 from tests.fixtures.tiny_fleet import write
 
 START = datetime(2026, 3, 2, 23, 58)

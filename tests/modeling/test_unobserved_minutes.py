@@ -10,8 +10,8 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from pipelines.explain.run import explain_db
-from pipelines.ingest.load import connect
 from pipelines.orchestration.build import build
+from pipelines.warehouse.connection import connect
 from tests.fixtures.tiny_fleet import write
 
 START = datetime(2026, 3, 2, 10, 0)

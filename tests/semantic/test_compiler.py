@@ -75,6 +75,13 @@ def test_filters_and_time_ranges(tiny_db):
     assert frame["goodput"].to_list() == pytest.approx([12.5 / 120])
 
 
+def test_a_filter_of_several_values_keeps_any_of_them(tiny_db):
+    both = query("goodput", grain="day", where={"node_id": ["n1", "n2"]}, db=tiny_db)
+    one = query("goodput", grain="day", where={"node_id": ["n2"]}, db=tiny_db)
+    assert both["goodput"].to_list() == pytest.approx([81.1 / 240])  # n1 and n2 are the whole fleet
+    assert one["goodput"].to_list() == pytest.approx([12.5 / 120])
+
+
 def test_query_command_prints_rows_as_json(tiny_db_path, capsys):
     assert (
         main(

@@ -9,7 +9,7 @@ import duckdb
 import polars as pl
 
 from pipelines.detect.config import DetectionConfig
-from pipelines.detect.warehouse import fetch
+from pipelines.warehouse.connection import fetch
 
 NODE_CHANGES = ("driver_upgrade", "kernel_upgrade", "firmware_upgrade", "config_change")
 KEYS = ["change_id", "cohort", "region", "team"]

@@ -6,7 +6,7 @@ import polars as pl
 
 from pipelines.detect.cohorts.common import NODE_CHANGES, against_the_rest, since_change, with_ends
 from pipelines.detect.config import DetectionConfig
-from pipelines.detect.warehouse import fetch
+from pipelines.warehouse.connection import fetch
 
 
 def node_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, window) -> pl.DataFrame:

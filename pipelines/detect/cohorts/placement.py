@@ -9,7 +9,7 @@ import polars as pl
 
 from pipelines.detect.cohorts.common import region_cohorts, with_ends
 from pipelines.detect.config import DetectionConfig
-from pipelines.detect.warehouse import fetch
+from pipelines.warehouse.connection import fetch
 
 
 def placement_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, window) -> pl.DataFrame:

@@ -9,7 +9,7 @@ import polars as pl
 
 from pipelines.detect.cohorts.common import with_ends
 from pipelines.detect.config import DetectionConfig
-from pipelines.detect.warehouse import fetch
+from pipelines.warehouse.connection import fetch
 
 
 def queue_jump_hits(con, found: pl.DataFrame, config: DetectionConfig, window) -> pl.DataFrame:

@@ -9,7 +9,7 @@ import polars as pl
 
 from pipelines.detect.cohorts.common import region_cohorts, with_ends
 from pipelines.detect.config import DetectionConfig
-from pipelines.detect.warehouse import fetch
+from pipelines.warehouse.connection import fetch
 
 ROLLOUT_WAITS = {  # a region's rollout, and the share of step time it would make training wait on
     "storage_rollout": "dataloader_wait_total_s",
