@@ -81,9 +81,10 @@ def evaluate(
     if since is not None:
         window = (max(window[0], since), window[1])
     health, config = health_config(), detection_config()
+    specs = rule_specs(health, config)
     delay = health.arrival_delay_min
     with clock.step("detect:health"):
-        found = [_annotate_health(health_episodes(con, health, window), health)]
+        found = [_annotate(health_episodes(con, health, window), specs)]
     for name, rules in (
         ("detectors", detector_episodes),
         ("cohorts", cohort_episodes),
@@ -92,7 +93,7 @@ def evaluate(
         with clock.step(f"detect:{name}"):
             frame = rules(con, config, window, delay)
         if not frame.is_empty():
-            found.append(_annotate(frame, config))
+            found.append(_annotate(frame, specs))
     found = [f for f in found if not f.is_empty()]
     if not found:
         return pl.DataFrame(schema=alerting.ALERT_SCHEMA)
@@ -101,30 +102,26 @@ def evaluate(
     return alerting.to_alerts(episodes, window[1])
 
 
-def _annotate_health(frame: pl.DataFrame, health) -> pl.DataFrame:
-    settings = {name: (r.severity, r.intent, r.family, r.action, r.summary) for name, r in health.rules.items()}
+def rule_specs(health=None, config=None) -> dict[str, RuleSpec]:
+    """Every rule an alert can carry and what its alerts say and do: the health rules and their trends (the health
+    YAML), the built-in rules and the statistical detectors (detection.yml). The alert log, the runbooks' test and
+    docs/detection.md all read this one table."""
+    health, config = health or health_config(), config or detection_config()
+    specs = {name: RuleSpec(r.severity, r.intent, r.family, r.summary, r.action) for name, r in health.rules.items()}
     for signal, trend in health.trends.items():
         what = "temperature" if signal == "temp_c" else "correctable ECC errors"
-        settings[f"{signal}_trend"] = (
-            "warning",
-            "ticket",
-            "hardware",
-            "notify",
-            f"{what} rising: the {trend.rule} line in about {{value:.0f}} min",
+        specs[f"{signal}_trend"] = RuleSpec(
+            "warning", "ticket", "hardware", f"{what} rising: the {trend.rule} line in about {{value:.0f}} min"
         )
-    return _with_settings(frame, settings)
+    specs.update(BUILT_IN)
+    specs.update({name: RuleSpec(d.severity, d.intent, d.family, d.summary) for name, d in config.detectors.items()})
+    return specs
 
 
-def _annotate(frame: pl.DataFrame, config) -> pl.DataFrame:
-    settings = {name: (s.severity, s.intent, s.family, s.action, s.summary) for name, s in BUILT_IN.items()}
-    for name, det in config.detectors.items():
-        settings[name] = (det.severity, det.intent, det.family, "notify", det.summary)
-    return _with_settings(frame, settings)
-
-
-def _with_settings(frame: pl.DataFrame, settings: dict) -> pl.DataFrame:
+def _annotate(frame: pl.DataFrame, specs: dict[str, RuleSpec]) -> pl.DataFrame:
+    """Each episode with its rule's severity, intent, action and summary; its family unless the rule named one."""
     table = pl.DataFrame(
-        [(k, *v) for k, v in settings.items()],
+        [(k, s.severity, s.intent, s.family, s.action, s.summary) for k, s in specs.items()],
         schema=["rule", "severity", "intent", "default_family", "action", "summary_template"],
         orient="row",
     )

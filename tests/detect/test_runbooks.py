@@ -8,16 +8,28 @@ from pathlib import Path
 import pytest
 
 from pipelines.detect.config import detection_config, health_config
-from pipelines.detect.engine import BUILT_IN
+from pipelines.detect.engine import BUILT_IN, rule_specs
+from pipelines.detect.rulebook import DOC, with_table
 from pipelines.semantic.catalog import load_catalog
 
 RUNBOOKS = Path(__file__).parents[2] / "docs" / "runbooks"
 
 
 def _rules() -> list[str]:
-    health = health_config()
-    names = list(health.rules) + [f"{s}_trend" for s in health.trends]
-    return names + list(detection_config().detectors) + list(BUILT_IN)
+    return list(rule_specs())
+
+
+def test_no_rule_name_is_declared_twice():
+    health, detection = health_config(), detection_config()
+    names = [*health.rules, *(f"{s}_trend" for s in health.trends), *detection.detectors, *BUILT_IN]
+    assert len(names) == len(set(names)) == len(rule_specs())
+
+
+def test_the_detection_reference_lists_every_rule_as_declared():
+    text = DOC.read_text()
+    assert with_table(text) == text, "docs/detection.md is stale: run python -m pipelines.detect.rulebook"
+    for rule in _rules():
+        assert f"| {rule} |" in text
 
 
 @pytest.mark.parametrize("rule", _rules())
