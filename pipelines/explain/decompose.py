@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from pipelines.modeling.project import rollups_from
 from pipelines.semantic.losses import FAULT_FAMILIES
 from pipelines.semantic.losses import REASONS as LOSS_REASONS
 
@@ -32,7 +33,7 @@ FACTORS = {
 }
 # reason -> (factor, family, loss column), from the one table of loss reasons
 REASONS = {r.reason: (r.factor, r.family, r.column) for r in LOSS_REASONS}
-DIMENSIONS = ("region", "sku", "node_id", "team", "workload_class", "model_type", "driver_version", "framework_version")
+DIMENSIONS = rollups_from("marts.fct_goodput__gpu_minutes")[0]  # the slices the goodput rollups keep
 MEASURES = sorted({c for pair in FACTORS.values() for c in pair} | {r[2] for r in REASONS.values()})
 TOP_SLICES = 5
 FLOOR = 1e-9  # a factor at 0 (every GPU of a slice down or in maintenance) counts as this, never as log(0)

@@ -21,6 +21,7 @@ from sqlglot.optimizer.scope import traverse_scope
 
 from pipelines.config import read_yaml
 from pipelines.contracts import SOURCES
+from pipelines.modeling.rollups import Rollup, RollupError, rollup_sql, rollups_of
 from pipelines.project_files import project_dir
 
 LAYERS = ("staging", "intermediate", "marts")
@@ -146,14 +147,23 @@ def _save_parse_cache(cache: dict) -> None:
 def load_project(root: Path = MODELS_DIR) -> dict[str, Model]:
     """All models by qualified name, checked: references resolve, the layer rule holds, no cycles."""
     models: dict[str, Model] = {}
+    configs = {layer: _folder_config(root / layer) for layer in LAYERS}
+    rollups = declared_rollups(root)
     for layer in LAYERS:
         folder = root / layer
-        configs = _folder_config(folder)
         for path in sorted(folder.glob("*.sql")):
+            if f"{layer}.{path.stem}" in rollups:
+                raise ModelError(f"{path}: {layer}.{path.stem} is declared rollup_of in _models.yml: one or the other")
             sql = path.read_text()
             deps, params = parse_model(sql, path)
-            model = Model(path.stem, layer, path, sql, deps, configs.get(path.stem, {}), params)
+            model = Model(path.stem, layer, path, sql, deps, configs[layer].get(path.stem, {}), params)
             models[model.table] = model
+        for table, rollup in rollups.items():
+            name = table.split(".", 1)[1]
+            if table.startswith(f"{layer}."):
+                sql, path = rollup_sql(name, rollup), folder / "_models.yml"
+                deps, params = parse_model(sql, path)
+                models[table] = Model(name, layer, path, sql, deps, configs[layer][name], params)
     raw_tables = {f"raw.{name}" for name in SOURCES}
     for model in models.values():
         if model.materialized not in MATERIALIZATIONS:
@@ -194,6 +204,28 @@ def load_project(root: Path = MODELS_DIR) -> dict[str, Model]:
                 f"{model.path}: lost work is restated job by job: a time_column, no align, job_id narrowed"
             )
     return models
+
+
+@cache
+def declared_rollups(root: Path = MODELS_DIR) -> dict[str, Rollup]:
+    """The rollup declarations alone, without parsing any model: what the semantic layer and `explain` read."""
+    configs = {layer: _folder_config(root / layer) for layer in LAYERS}
+    try:
+        return rollups_of(configs, {layer: root / layer / "_models.yml" for layer in LAYERS})
+    except RollupError as error:
+        raise ModelError(str(error)) from None
+
+
+def rollups_from(mart: str, root: Path = MODELS_DIR) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The slices a model's rollups keep and each rollup by its bucket (5min, hour, day); none when not rolled up."""
+    rollups = declared_rollups(root)
+    chain, frontier = {}, {mart}
+    while frontier:
+        found = {t: r for t, r in rollups.items() if r.of in frontier}
+        chain.update({r.every: t for t, r in found.items()})
+        frontier = set(found)
+    slices = next((r.slices for t, r in rollups.items() if t in chain.values()), ())
+    return slices, chain
 
 
 def build_order(models: dict[str, Model]) -> list[str]:

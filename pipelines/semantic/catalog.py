@@ -29,8 +29,9 @@ class Metric(BaseModel):
     intent: Literal["page", "ticket", "dashboard"]
     mart: str
     time_dimension: str
-    rollups: dict[str, str] = Field(default_factory=dict)
-    dimensions: list[str]
+    # both default to what the mart's rollup declaration in models/ says (its slices; its rollups by bucket)
+    rollups: dict[str, str] | None = None
+    dimensions: list[str] | None = None
     grains: list[Literal["minute", "5min", "hour", "day", "week"]]
     type: Literal["simple", "ratio", "quantile"]
     measure: str | None = None
@@ -49,6 +50,21 @@ class Metric(BaseModel):
         return self
 
 
+def _with_rollups(metric: Metric, path: Path) -> Metric:
+    """The metric with the dimensions and rollups it left to its mart's rollup declaration filled in."""
+    from pipelines.modeling.project import rollups_from
+
+    slices, rollups = rollups_from(metric.mart)
+    if metric.dimensions is None and not slices:
+        raise MetricError(f"{path}: {metric.name}: give dimensions ({metric.mart} declares no rollup slices)")
+    return metric.model_copy(
+        update={
+            "dimensions": list(slices) if metric.dimensions is None else metric.dimensions,
+            "rollups": rollups if metric.rollups is None else metric.rollups,
+        }
+    )
+
+
 def load_catalog(folder: Path = METRICS_DIR) -> dict[str, Metric]:
     metrics: dict[str, Metric] = {}
     for path in sorted(folder.glob("*.yml")):
@@ -63,6 +79,7 @@ def load_catalog(folder: Path = METRICS_DIR) -> dict[str, Metric]:
                 where = entry.get("name", f"metrics[{index}]") if isinstance(entry, dict) else f"metrics[{index}]"
                 problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(entry)'}: {e['msg']}" for e in exc.errors())
                 raise MetricError(f"{path}: {where}: {problems}") from None
+            metric = _with_rollups(metric, path)
             if metric.name in metrics:
                 raise MetricError(f"{path}: metric '{metric.name}' is defined twice")
             metrics[metric.name] = metric

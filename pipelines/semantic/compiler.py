@@ -12,10 +12,10 @@ from datetime import datetime
 import sqlglot
 from sqlglot import exp
 
+from pipelines.modeling.rollups import ROLLUP_TIME
 from pipelines.semantic.catalog import GRAINS, Metric, MetricError
 
 BUCKET = "bucket_at"
-ROLLUP_TIME = "bucket_at"
 # which rollups can serve a grain, finest acceptable first: the coarsest available is used
 SERVES = {
     "minute": [],

@@ -16,6 +16,10 @@ OTHER_FAMILIES = ("workload", "demand", "planned", "gaming", "telemetry")
 FAMILIES = FAULT_FAMILIES + OTHER_FAMILIES
 # families a goodput-drop alert may name: a drop for lack of work or for planned maintenance pages nobody
 ALERTABLE_FAMILIES = tuple(f for f in FAMILIES if f not in ("demand", "planned"))
+# the GPU-minute facts hold the work lost after a failure in one column, with the failure's cause beside it; the
+# rollups split it into one column per cause (the `lost_after_failure_<cause>` reasons)
+LOST_AFTER_FAILURE = "loss_after_checkpoint_gpu_min"
+FAILURE_CAUSE = "failure_family"
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,12 @@ class LossReason:
     @property
     def is_fault(self) -> bool:
         return self.family in FAULT_FAMILIES
+
+    @property
+    def failure_cause(self) -> str | None:
+        """For work lost after a failure: the `failure_family` of the GPU-minute rows whose lost work it is."""
+        prefix = "lost_after_failure_"
+        return self.reason.removeprefix(prefix) if self.reason.startswith(prefix) else None
 
 
 def _r(reason: str, column: str, factor: str, family: str) -> LossReason:

@@ -1,6 +1,6 @@
 """A reader process, as an analyst's notebook or a BI tool is one: `hold` keeps one read-only connection and answers
 `query`/`reopen`/`quit` on standard input; `loop` opens, queries and closes until a stop file appears. Each prints one
-JSON line per read: the snapshot's generation, the alert and row counts, and rows breaking the factor identity."""
+JSON line per read: the snapshot's generation, the alert and row counts, and rows whose losses do not add up."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ select
     (select count(*) from alerts.alerts) as alerts,
     (select count(*) from marts.fct_goodput__5min) as rows,
     (select max(bucket_at)::varchar from marts.fct_goodput__5min) as newest,
-    (select count(*) from marts.fct_goodput__5min
-     where goodput is not null
-     and abs(goodput - availability * allocation * retention * step_efficiency) > 1e-9) as identity_broken,
+    (select count(*) from marts.fct_goodput__5min  -- availability's losses add up to what it lost
+     where abs(paid_gpu_min - healthy_gpu_min - loss_maintenance_gpu_min - loss_gpu_fault_gpu_min
+               - loss_unobserved_gpu_min) > 1e-6) as identity_broken,
     (select count(*) from marts.fct_goodput__5min
      where not (paid_gpu_min >= healthy_gpu_min and healthy_gpu_min >= allocated_gpu_min
        and allocated_gpu_min >= retained_gpu_min and retained_gpu_min >= productive_gpu_min)) as nesting_broken
