@@ -6,9 +6,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 
 import duckdb
+import sqlglot
 from dagster import AssetKey, DagsterInstance, materialize
 from sqlglot import exp
 from tqdm import tqdm
@@ -185,12 +187,18 @@ def data_end(con: duckdb.DuckDBPyConnection) -> datetime | None:
     """Where the GPU telemetry ends: the next tick starts there."""
     if not table_exists(con, "staging", "stg_gpu_telemetry__minutes"):
         return None
-    return con.execute(DATA_END_SQL).fetchall()[0][0]
+    return con.execute(data_end_sql()).fetchall()[0][0]
 
 
-# as `staging.stg_gpu_telemetry__span` has it, from the raw rows (DuckDB answers from statistics), in a form
-# the Spark engine also runs before its views exist
-DATA_END_SQL = "select date_trunc('minute', max(ts)) + interval 1 minute from raw.gpu_telemetry"
+SPAN = "staging.stg_gpu_telemetry__span"
+
+
+@cache
+def data_end_sql() -> str:
+    """The data end as the span model defines it (the one definition detection also reads), from the model's own
+    SQL over the raw rows: DuckDB answers it from statistics, and Spark runs it before its views exist."""
+    span = sqlglot.parse_one(load_project()[SPAN].sql, dialect="duckdb")
+    return sqlglot.select("ended_at").from_(span.subquery("span")).sql("duckdb")
 
 
 def update(

@@ -20,7 +20,7 @@ from pipelines.contracts import SOURCES
 from pipelines.ingest.load import QUARANTINE, ensure_raw_schema
 from pipelines.modeling.project import build_order, load_project
 from pipelines.modeling.restatement import restatement_window
-from pipelines.orchestration.build import DATA_END_SQL, SourceLoad, _clock, load_all
+from pipelines.orchestration.build import SourceLoad, _clock, data_end_sql, load_all
 from pipelines.spark.dialect import to_spark
 from pipelines.spark.duckdb_face import publish_face
 from pipelines.spark.folder import SparkFolder, recover, replace_folder
@@ -182,7 +182,7 @@ def _replaced_since(con, source: str, since: datetime) -> bool:
 
 
 def _data_end(spark) -> datetime | None:
-    sql, _ = to_spark(DATA_END_SQL)
+    sql, _ = to_spark(data_end_sql())
     return spark.sql(sql).collect()[0][0]
 
 

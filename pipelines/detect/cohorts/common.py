@@ -18,7 +18,7 @@ KEYS = ["change_id", "cohort", "region", "team"]
 def changes(con: duckdb.DuckDBPyConnection, window: tuple[datetime, datetime], horizon_h: float) -> pl.DataFrame:
     """The changes a cohort rule may still watch, each with `ends_at`: `horizon_h` after it, or the first rollback
     of the same component in a scope that covers it, whichever comes first (a rolled-back change is no longer in
-    effect: an unseen scenario paged a team's queue five hours after its priority change had been rolled back)."""
+    effect, so nothing after its rollback is blamed on it)."""
     return fetch(con, WATCHED_CHANGES, [*window, int(horizon_h)])
 
 

@@ -20,9 +20,8 @@ def placement_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, win
     own hour before it (a fleet-wide change has only the latter). More free GPUs alone (demand dropping) strand
     more GPUs without raising their stranded part. The changed scope is read as the median of its minutes since
     the change, because stranding from a bad policy persists from minute to minute while a big job's exit strands
-    a burst for a minute or two (a 42-GPU burst after an unrelated policy change paged an unseen scenario when the
-    mean since the change was read; the median of the last 8 minutes paged bursts hours later). A GPU-minute floor
-    alone would make a small region wait far past 15 minutes."""
+    a burst for a minute or two, which a mean would read as the policy's (and a trailing median, hours later, as
+    well). A GPU-minute floor alone would make a small region wait far past 15 minutes."""
     found = with_ends(found, config)
     policies = found.filter(pl.col("change_type") == "scheduler_policy")
     if policies.is_empty():

@@ -17,8 +17,8 @@ def queue_jump_hits(con, found: pl.DataFrame, config: DetectionConfig, window) -
     than the rest of their region and workload class: the changed cohort against the unchanged one in the same
     queue, over the jobs submitted in the last `queue_jump_window_min` (a boost shows whenever a queue forms, hours
     after the change if need be), against the same comparison in the hour before the change. A change that names
-    no team has no changed cohort inside a queue; held team against team, the library's unrelated policy changes
-    flagged 6 teams whose job mix simply waits less (ratios up to 29, against 46 for a boosted team). A wait is
+    no team has no changed cohort inside a queue: held team against team, it would flag teams whose job mix simply
+    waits less. A wait is
     counted up to the minute judged (a job still queued has waited until now), so both sides are censored alike
     and nothing after that minute is read. Only a real queue can be jumped: the rest must have waited
     `queue_jump_min_wait_s` on average."""
@@ -91,12 +91,11 @@ def priority_inversion_hits(con, found: pl.DataFrame, config: DetectionConfig, w
     """After a scheduler policy change, a cohort (region, workload class, team) whose jobs the scheduler now
     reports at a priority above that of a class which outranked its class in the day before the change: the
     reordering itself, seen on the first jobs queued after the change. `queue_jump` sees its effect, but only
-    once a queue forms, which may be hours later (the library's batch boost landed at 01:00 and bit at 07:00).
+    once a queue forms, which may be hours later (a boost at night bites in the morning).
     The cohort is read as the median priority of its last `inversion_window_min` of queue events (submitted,
     pending, requeued, started) over at least `inversion_min_events` of them, and its first `inversion_min_events`
     events after the change (within `inversion_first_h`) must already show the inversion: a reweighting takes
-    effect at once, so an inversion that began hours later belongs to a later change (the library's fleet-wide
-    fairshare change of the afternoon before was blamed for the 01:00 batch boost), and a change whose first jobs
+    effect at once, so an inversion that began hours later belongs to a later change, and a change whose first jobs
     kept the class order costs a tick no more than two small queries. A cohort whose last jobs before the change
     already outranked the class was reordered by something else (a fleet-wide change landing during a variant
     scenario's five-hour batch boost was blamed for it). A raise that keeps the class order (batch from 20 to 25

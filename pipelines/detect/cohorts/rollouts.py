@@ -27,9 +27,8 @@ def _rollout_hits(con, found: pl.DataFrame, config: DetectionConfig, window, cha
     network change) in the region the change landed in, since the change, against the other regions in the same
     minutes and against the region's own hour before (a fleet-wide change has only the latter). Both must be beaten
     by `rollout_wait_ratio` and by `rollout_wait_margin` of step time, so a region whose jobs always wait more, or a
-    few slow workers, is not blamed on the change. A change whose hour before is not in the data is not judged: an
-    unseen 160-GPU fleet paged a switch firmware change made the day before its data began, its region's few
-    distributed jobs spending 8 % of step time on the all-reduce against 3 % in the other region."""
+    few slow workers, is not blamed on the change. A change whose hour before is not in the data is not judged: a
+    region's usual wait cannot be told from the change's then."""
     found = with_ends(found, config)
     rollouts = found.filter(pl.col("change_type") == change_type)
     if rollouts.is_empty():
