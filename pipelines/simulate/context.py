@@ -11,10 +11,11 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from pipelines.simulate.attempts import step_parts
 from pipelines.simulate.changes import ChangeLog
 from pipelines.simulate.fleet import Fleet
 from pipelines.simulate.incidents import Effects
-from pipelines.simulate.scheduler import Schedule, step_parts
+from pipelines.simulate.scheduler import Schedule
 from pipelines.simulate.workload import MODELS, Jobs
 
 CHECKPOINT_S_PER_COMPUTE_S = 25.0  # a checkpoint costs about 25 steps' compute, within [5, 45] s

@@ -14,9 +14,9 @@ from pipelines.contracts.sources import (
     MAINTENANCE_WINDOWS,
     SCHEDULER_EVENTS,
 )
+from pipelines.simulate.attempts import STATES
 from pipelines.simulate.context import SimContext
 from pipelines.simulate.fleet import sku_profiles
-from pipelines.simulate.scheduler import STATES
 from pipelines.simulate.workload import CLASSES, DATASETS, MODELS, TEAMS
 
 QUEUES = {"interactive": "interactive", "batch": "batch", "distributed": "train-multinode", "retrain": "pipelines"}

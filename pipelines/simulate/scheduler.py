@@ -1,6 +1,6 @@
-"""A minute-stepped cluster scheduler: priority queue with aging, best-fit placement, whole-node gang placement,
-reservations for jobs that waited too long, maintenance drains, and attempts that fail, lose work since their last
-checkpoint and requeue.
+"""A minute-stepped cluster scheduler: priority queue with aging, reservations for jobs that waited too long,
+maintenance drains, outages, and attempts that fail, lose work since their last checkpoint and requeue. Where a job
+goes is `placement`; how a started attempt ends is `attempts`; this module is the loop over the minutes.
 
 Queue wait, fragmentation and idle GPUs are not drawn: they emerge here from demand, placement and incidents.
 """
@@ -13,11 +13,20 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
+from pipelines.simulate.attempts import (
+    FAILED,
+    INFRA_FAILURES,
+    INFRA_REASONS,
+    NODE_FAIL,
+    PREEMPTED,
+    Attempt,
+    AttemptPlanner,
+)
 from pipelines.simulate.fleet import Fleet
 from pipelines.simulate.incidents import Effects
-from pipelines.simulate.workload import INTERACTIVE, MODELS, RETRAIN, Jobs
+from pipelines.simulate.placement import Placement
+from pipelines.simulate.workload import INTERACTIVE, RETRAIN, Jobs
 
-HZ_BASE = 5e-6  # infrastructure failures per node-minute when healthy (about 7 per 1,000 node-days)
 RESTART_OVERHEAD_MIN = 3
 MAX_RETRIES = 3
 DRAIN_LEAD_MIN = 60
@@ -25,38 +34,6 @@ AGED_WAIT_MIN = 120
 # jobs with a deadline get nodes held for them sooner; a region holds nodes for a few waiting jobs at a time
 RESERVE_AFTER_MIN = {RETRAIN: 30}
 NODES_PER_RESERVATION = 1 << 30  # one job at a time per region gets nodes held for it (a gang can need many)
-STATES = ("running", "completed", "failed", "cancelled", "preempted", "node_fail")
-RUNNING, COMPLETED, FAILED, CANCELLED, PREEMPTED, NODE_FAIL = range(6)
-USER_FAILURES = (
-    ("CUDA out of memory", 1),
-    ("Python exception in training script", 1),
-    ("killed: host out of memory", 137),
-    ("Segmentation fault", 139),
-)
-INFRA_FAILURES = {  # cause -> (state, exit code, reason)
-    "base": (NODE_FAIL, None, "Xid 79: GPU has fallen off the bus"),
-    "hz_hw": (NODE_FAIL, None, "Xid 48: double-bit ECC error"),
-    "hz_sw": (FAILED, 1, "Xid 13: graphics engine exception (CUDA error: an illegal memory access)"),
-    "hz_net": (FAILED, 134, "NCCL watchdog timeout in all-reduce"),
-}
-
-
-@dataclass
-class Attempt:
-    job: int
-    attempt: int
-    start: int
-    nodes: np.ndarray
-    gpus: np.ndarray
-    sku: int
-    saved: float  # work minutes checkpointed before this attempt
-    overhead: int  # restart minutes before steps resume
-    end: int = -1
-    state: int = RUNNING
-    exit_code: int | None = None
-    reason: str | None = None
-    progress: float = 0.0  # work minutes reached at the end
-    closed: bool = False  # its GPUs were given back
 
 
 @dataclass(slots=True)
@@ -86,30 +63,19 @@ class Scheduler:
         self.jobs, self.fleet, self.fx, self.rng = jobs, fleet, fx, rng
         self.framework_of = framework_of
         self.T = fx.minutes
-        self.free_slots = [list(range(int(g))) for g in fleet.node_gpus]
-        self.free_count = fleet.node_gpus.astype(np.int64).copy()
-        self.first_gpu = fleet.node_first_gpu
-        self.speed = fleet.sku_array("speed")
+        self.placement = Placement(fleet, fx.get("spread"))
         self.attempts: list[Attempt] = []
         self.events: list[tuple] = []
         self.ends: dict[int, list[int]] = defaultdict(list)
         self.on_node: list[set[int]] = [set() for _ in range(fleet.n_nodes)]
-        self.slowed_cum = np.concatenate([[0], np.cumsum(fx.slowed_minutes())])
-        self.hazard_names = [n for n in ("hz_hw", "hz_sw", "hz_net") if fx.get(n) is not None]
-        hazardous = np.zeros(self.T, bool)
-        for name in self.hazard_names:
-            hazardous |= (fx.arrays[name] > 0).any(axis=0)
-        self.hazard_cum = np.concatenate([[0], np.cumsum(hazardous)])
         self.drain = _drain_mask(fx.get("maint"))
         if fx.get("ecc_drain") is not None:  # a node drained for an ECC error takes no jobs until it is reset
             ecc = fx.get("ecc_drain")
             self.drain = ecc.copy() if self.drain is None else self.drain | ecc
-        self.eligible_cache: dict[tuple[int, int], np.ndarray] = {}
         self.boost_edges = {t for t0, t1, *_ in fx.prio_boost for t in (t0, t1)}
         self._released = False
         region_nodes = np.bincount(fleet.node_region, minlength=len(fleet.regions))
         self.max_reservations = np.maximum(1, region_nodes // NODES_PER_RESERVATION).tolist()
-        self.spread = fx.get("spread")
         self._clamp_to_fleet()
         self._cols = {
             k: getattr(jobs, k).tolist()
@@ -130,6 +96,7 @@ class Scheduler:
                 "is_dummy",
             )
         }
+        self.planner = AttemptPlanner(self._cols, fx, fleet.sku_array("speed"), framework_of, rng)
 
     def _clamp_to_fleet(self) -> None:
         """A job can never ask for more than its region has: single-node jobs fit the largest eligible node,
@@ -140,7 +107,7 @@ class Scheduler:
                 mine = (jobs.region == region) & (jobs.sku_req == sku)
                 if not mine.any():
                     continue
-                nodes = self._eligible_nodes(region, sku)
+                nodes = self.placement.eligible(region, sku)
                 jobs.gpus[mine & (jobs.n_nodes == 0)] = np.minimum(
                     jobs.gpus[mine & (jobs.n_nodes == 0)], fleet.node_gpus[nodes].max()
                 )
@@ -228,66 +195,19 @@ class Scheduler:
                 waiting.append(entry)
                 continue
             j = entry.job
-            nodes = self._place(j, t, blocked)
+            nodes = self.placement.place(region, request[1], c["gpus"][j], c["n_nodes"][j], t, blocked)
             if nodes is None:
                 smallest_miss[request] = size
                 if t - entry.ready >= entry.patience and reservations.get(region, 0) < self.max_reservations[region]:
                     reservations[region] = reservations.get(region, 0) + 1
-                    self._reserve(j, blocked)
+                    self.placement.reserve(region, request[1], c["n_nodes"][j], blocked)
                     smallest_miss.clear()  # the reservation changed what is free
                 if not entry.noted:
                     self._note_pending(entry, t, "Resources" if entry.ready == t else "Priority")
                 waiting.append(entry)
                 continue
-            self._start(entry, t, nodes, self._take_gpus(nodes, c["gpus"][j], request[2]))
+            self._start(entry, t, nodes, self.placement.take(nodes, c["gpus"][j], request[2]))
         return waiting
-
-    def _eligible(self, j: int) -> np.ndarray:
-        c = self._cols
-        return self._eligible_nodes(c["region"][j], c["sku_req"][j])
-
-    def _eligible_nodes(self, region: int, sku: int) -> np.ndarray:
-        """Nodes of the region with the SKU asked for (any SKU of the region when it has none)."""
-        key = (region, sku)
-        if key not in self.eligible_cache:
-            mask = self.fleet.node_region == region
-            if sku >= 0 and (mask & (self.fleet.node_sku == sku)).any():
-                mask &= self.fleet.node_sku == sku
-            self.eligible_cache[key] = np.flatnonzero(mask)
-        return self.eligible_cache[key]
-
-    def _place(self, j: int, t: int, blocked: np.ndarray) -> np.ndarray | None:
-        c = self._cols
-        nodes = self._eligible(j)
-        free = self.free_count[nodes]
-        if c["n_nodes"][j] > 0:
-            whole = nodes[(free == self.fleet.node_gpus[nodes]) & ~blocked[nodes]]
-            k = min(c["n_nodes"][j], len(nodes))
-            return whole[:k] if len(whole) >= k else None
-        fits = (free >= c["gpus"][j]) & ~blocked[nodes]
-        if not fits.any():
-            return None
-        if self.spread is not None and self.spread[c["region"][j], t]:  # worst fit: scatter small jobs
-            return nodes[[np.argmax(np.where(fits, free, -1))]]
-        return nodes[[np.argmin(np.where(fits, free, 1 << 30))]]  # best fit: pack
-
-    def _reserve(self, j: int, blocked: np.ndarray) -> None:
-        """Hold the emptiest nodes for a job that waited too long, so small jobs stop starving it."""
-        nodes = self._eligible(j)
-        want = max(1, self._cols["n_nodes"][j])
-        order = nodes[np.argsort(-self.free_count[nodes], kind="stable")]
-        blocked[order[:want]] = True
-
-    def _take_gpus(self, nodes: np.ndarray, gpus: int, whole: bool) -> np.ndarray:
-        taken = []
-        for n in nodes.tolist():
-            free = self.free_slots[n]
-            count = len(free) if whole else gpus
-            first = int(self.first_gpu[n])
-            taken.extend(first + slot for slot in free[:count])
-            del free[:count]
-            self.free_count[n] -= count
-        return np.array(taken, np.int64)
 
     def _note_pending(self, entry: QueueEntry, t: int, reason: str) -> None:
         if not entry.noted:
@@ -303,88 +223,16 @@ class Scheduler:
         self.attempts.append(a)
         for n in nodes.tolist():
             self.on_node[n].add(index)
-        self._plan(a, index)
-        self.events.append((t * 60, j, attempt, "started", len(gpus), index, None))
-
-    def _plan(self, a: Attempt, index: int) -> None:
-        """Decide now, from the effects ahead, when and how this attempt ends (the simulator knows the future)."""
-        c = self._cols
-        j = a.job
-        work = c["work_min"][j]
-        target = work if c["fate"][j] == 0 else max(1.0, round(c["fate_frac"][j] * work))
-        need = max(1.0, target - a.saved) + a.overhead
-        horizon = max(1, min(self.T - a.start, int(need * 4) + 240))
-        rate = self._rate(a, horizon)  # work minutes gained per wall minute; None when always 1
-        if rate is None:
-            duration = int(np.ceil(need - 1e-9))
-        else:
-            done = np.cumsum(rate)
-            duration = int(np.searchsorted(done, need - 1e-9)) + 1 if done[-1] >= need - 1e-9 else horizon + 1
-        fail_at, cause = self._failure(a, min(duration, horizon))
-        if fail_at is not None and fail_at < duration:
-            a.end = a.start + fail_at
-            a.state, a.exit_code, a.reason = INFRA_FAILURES[cause]
-            gained = fail_at if rate is None else float(done[fail_at - 1])
-            a.progress = a.saved + max(0.0, gained - a.overhead)
-        else:
-            a.end = a.start + duration
-            a.progress = float(target)
-            fate = c["fate"][j]
-            a.state = (COMPLETED, FAILED, CANCELLED)[fate]
-            if fate == 1:
-                a.reason, a.exit_code = USER_FAILURES[j % len(USER_FAILURES)]
-            elif fate == 2:
-                a.reason, a.exit_code = "cancelled by user", 0
-            else:
-                a.exit_code = 0
+        self.planner.plan(a)
         self.ends[a.end].append(index)
-
-    def _rate(self, a: Attempt, horizon: int) -> np.ndarray | None:
-        c = self._cols
-        j = a.job
-        t0 = a.start
-        fw = self.fx.fw_slow.get(self.framework_of[j], 1.0) if self.fx.fw_slow else 1.0
-        paced = c["reports_steps"][j] and not c["is_dummy"][j] and c["model"][j] >= 0
-        if not paced or (fw == 1.0 and self.slowed_cum[min(self.T, t0 + horizon)] == self.slowed_cum[t0]):
-            return None
-        comp, dl, sync = step_parts(c["model"][j], self.speed[a.sku], len(a.gpus), len(a.nodes) > 1)
-        step = step_multiplier(self.fx, a.nodes, slice(t0, t0 + horizon), comp * fw, dl, sync)
-        healthy = comp + dl + sync
-        rate = healthy / step
-        rate[: a.overhead] = 1.0
-        return rate
-
-    def _failure(self, a: Attempt, window: int) -> tuple[int | None, str | None]:
-        """When the attempt dies of an infrastructure fault, if it does: exponential budget against hazard."""
-        n_nodes = len(a.nodes)
-        budget = self.rng.exponential()
-        span = slice(a.start, a.start + window)
-        parts = {"base": None}
-        hazard_free = self.hazard_cum[min(self.T, a.start + window)] == self.hazard_cum[a.start]
-        for name in [] if hazard_free else self.hazard_names:
-            if name == "hz_net" and n_nodes < 2:
-                continue
-            h = self.fx.arrays[name][a.nodes, span].sum(axis=0)
-            if h.any():
-                parts[name] = h
-        if len(parts) == 1:
-            at = budget / (HZ_BASE * n_nodes)
-            return (max(1, int(np.ceil(at))), "base") if at < window else (None, None)
-        parts["base"] = np.full(window, HZ_BASE * n_nodes)
-        total = np.cumsum(sum(parts.values()))
-        if total[-1] < budget:
-            return None, None
-        minute = int(np.searchsorted(total, budget))
-        weights = np.array([p[minute] for p in parts.values()], float)
-        cause = list(parts)[int(self.rng.choice(len(parts), p=weights / weights.sum()))]
-        return max(1, minute + 1), cause
+        self.events.append((t * 60, j, attempt, "started", len(gpus), index, None))
 
     def _finish(self, index: int, t: int, queue: list[QueueEntry]) -> None:
         a = self.attempts[index]
         a.closed = True
         self._release(index)
         self.events.append((t * 60, a.job, a.attempt, "ended", len(a.gpus), index, a.reason))
-        if a.state in (NODE_FAIL, PREEMPTED) or (a.state == FAILED and a.reason in _INFRA_REASONS):
+        if a.state in (NODE_FAIL, PREEMPTED) or (a.state == FAILED and a.reason in INFRA_REASONS):
             self._requeue(a, t, queue)
 
     def _kill(
@@ -401,11 +249,7 @@ class Scheduler:
         self._released = True
         for n in a.nodes.tolist():
             self.on_node[n].discard(index)
-        for gpu, node in zip(a.gpus.tolist(), self.fleet.gpu_node[a.gpus].tolist(), strict=True):
-            self.free_slots[node].append(gpu - int(self.first_gpu[node]))
-            self.free_count[node] += 1
-        for n in a.nodes.tolist():
-            self.free_slots[n].sort()
+        self.placement.give_back(a.nodes, a.gpus)
 
     def _requeue(self, a: Attempt, t: int, queue: list[QueueEntry]) -> None:
         c = self._cols
@@ -415,30 +259,6 @@ class Scheduler:
         saved = a.saved + (np.floor((a.progress - a.saved) / ckpt) * ckpt if ckpt else 0.0)
         self.events.append((t * 60, a.job, a.attempt + 1, "requeued", c["gpus"][a.job], -1, a.reason))
         queue.append(self._entry(a.job, a.attempt + 1, t + 1, float(saved), t))
-
-
-_INFRA_REASONS = {reason for _, _, reason in INFRA_FAILURES.values()}
-
-
-def step_parts(model: int, speed: float, gpus: int, multi_node: bool) -> tuple[float, float, float]:
-    """Healthy step time split (compute, data-loader wait, gradient sync) for a model on a SKU and GPU count."""
-    _, compute, dataloader, sync, _ = MODELS[model]
-    sync_s = 0.0 if gpus <= 1 else sync * (1.6 if multi_node else 1.0)
-    return compute / speed, dataloader, sync_s
-
-
-def step_multiplier(fx: Effects, nodes: np.ndarray, span: slice, comp: float, dl: float, sync: float) -> np.ndarray:
-    """Step time over a span of minutes: the slowest worker's compute and input, plus the slowest link's sync."""
-    sc, si, sn = (fx.get(k) for k in ("sc", "si", "sn"))
-    width = span.stop - span.start
-    worker = np.full((len(nodes), width), comp + dl, np.float64)
-    if sc is not None or si is not None:
-        worker = comp * (sc[nodes, span] if sc is not None else 1.0) + dl * (si[nodes, span] if si is not None else 1.0)
-    sync_part = sync * (sn[nodes, span].max(axis=0) if sn is not None and sync else 1.0)
-    out = worker.max(axis=0) + sync_part
-    if len(out) < width:  # past the end of the horizon
-        out = np.concatenate([out, np.full(width - len(out), out[-1] if len(out) else comp + dl + sync)])
-    return out
 
 
 def _drain_mask(maint: np.ndarray | None) -> np.ndarray | None:

@@ -12,10 +12,10 @@ import numpy as np
 import pyarrow as pa
 
 from pipelines.contracts.sources import GPU_TELEMETRY, NETWORK_TELEMETRY, NODE_TELEMETRY
+from pipelines.simulate.attempts import FAILED, NODE_FAIL
 from pipelines.simulate.changes import BASE_DRIVER, BASE_KERNEL
 from pipelines.simulate.context import SimContext
 from pipelines.simulate.incidents import BAD_DRIVER, UNCORRECTABLE_PER_GPU_MIN
-from pipelines.simulate.scheduler import FAILED, NODE_FAIL
 from pipelines.simulate.workload import INTERACTIVE, MODELS
 
 MINUTES = 1440

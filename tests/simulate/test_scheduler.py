@@ -2,10 +2,11 @@
 
 import numpy as np
 
+from pipelines.simulate.attempts import COMPLETED, NODE_FAIL, PREEMPTED
 from pipelines.simulate.fleet import build_fleet
 from pipelines.simulate.incidents import Effects
 from pipelines.simulate.scenario import FleetSpec
-from pipelines.simulate.scheduler import COMPLETED, NODE_FAIL, PREEMPTED, RESTART_OVERHEAD_MIN, Scheduler
+from pipelines.simulate.scheduler import RESTART_OVERHEAD_MIN, Scheduler
 from pipelines.simulate.workload import BATCH, INTERACTIVE, Jobs
 
 FLEET = build_fleet(FleetSpec(gpus=8, nodes=2, regions=["r1"]))  # two nodes of 4 GPUs
