@@ -21,6 +21,7 @@ from sqlglot.optimizer.scope import traverse_scope
 
 from pipelines.config import read_yaml
 from pipelines.contracts import SOURCES
+from pipelines.modeling.config import validated
 from pipelines.modeling.rollups import Rollup, RollupError, rollup_sql, rollups_of
 from pipelines.project_files import project_dir
 
@@ -32,7 +33,6 @@ ALLOWED_READS = {
     "marts": {"staging", "intermediate", "marts"},
 }
 MODELS_DIR = project_dir("models")
-MATERIALIZATIONS = ("table", "view")
 MAX_CACHED_PARSES = 2000
 
 
@@ -166,8 +166,6 @@ def load_project(root: Path = MODELS_DIR) -> dict[str, Model]:
                 models[table] = Model(name, layer, path, sql, deps, configs[layer][name], params)
     raw_tables = {f"raw.{name}" for name in SOURCES}
     for model in models.values():
-        if model.materialized not in MATERIALIZATIONS:
-            raise ModelError(f"{model.path}: materialized must be one of {', '.join(MATERIALIZATIONS)}")
         if model.materialized == "view" and (model.incremental or model.params):
             raise ModelError(f"{model.path}: a view is neither incremental nor parameterised")
         for dep in sorted(model.deps):
@@ -186,8 +184,6 @@ def load_project(root: Path = MODELS_DIR) -> dict[str, Model]:
         sources |= {s for d in model.deps if d in models for s in models[d].sources}
         reads_lost_work = any(models[d].lost_work or models[d].reads_lost_work for d in model.deps if d in models)
         models[name] = dataclasses.replace(model, sources=frozenset(sources), reads_lost_work=reads_lost_work)
-        if model.incremental and "unique_key" in model.incremental and "time_column" in model.incremental:
-            raise ModelError(f"{model.path}: an incremental model has a time_column or a unique_key, not both")
         if model.moves and (
             "time_column" not in model.incremental
             or not model.moves.get("key")
@@ -247,4 +243,7 @@ def _folder_config(folder: Path) -> dict[str, dict]:
     models = data.get("models", {})
     if not isinstance(models, dict):
         raise ModelError(f"{path}: 'models' must map model names to their settings")
-    return models
+    try:
+        return {name: validated(path, name, entry) for name, entry in models.items()}
+    except ValueError as error:
+        raise ModelError(str(error)) from None

@@ -84,7 +84,7 @@ def test_the_generated_sql_sums_by_bucket_and_splits_lost_work_by_cause(tmp_path
     ("yml", "files", "message"),
     [
         (BASE + FIVE, ("fct_f",), "declares rollup: {slices"),
-        (BASE + KEEPS + FIVE.replace("5min}", "minute}"), ("fct_f",), "every 'minute'"),
+        (BASE + KEEPS + FIVE.replace("5min}", "minute}"), ("fct_f",), "rollup_of.every: Input should be"),
         (BASE + KEEPS + FIVE.replace("marts.fct_f,", "marts.fct_nothing,"), ("fct_f",), "is no model"),
         (BASE + KEEPS + FIVE, ("fct_f", "fct_f__5min"), "one or the other"),
         ("  fct_f:\n" + KEEPS + FIVE, ("fct_f",), "incremental with a time_column"),
