@@ -179,7 +179,7 @@ def _ingest(args: argparse.Namespace) -> int:
         return _ingest_prometheus(args)
     if not args.format or not args.inputs:
         raise ValueError("give --format and FILE_OR_DIR, or --from-prometheus URL --since T")
-    from pipelines.adapters.ingest import ingest
+    from pipelines.adapters.exporter_files import ingest
 
     summary = ingest(args.format, args.inputs, args.landing, at=args.at, region=args.region, node=args.node)
     print(

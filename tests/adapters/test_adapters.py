@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from pipelines.adapters import dcgm, k8s, node_exporter, nvidia_smi, sacct, step_times
-from pipelines.adapters.ingest import ingest
+from pipelines.adapters.exporter_files import ingest
 from pipelines.cli import main
 from tests.fixtures.tiny_fleet import write
 

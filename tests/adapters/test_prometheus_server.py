@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from pipelines.adapters import prometheus
-from pipelines.adapters.ingest import ingest
+from pipelines.adapters.exporter_files import ingest
 from pipelines.adapters.prometheus_server import PrometheusError, pull
 from tests.monitoring.servers import PROMTOOL, free_port, needs_prometheus
 from tests.monitoring.servers import prometheus as prometheus_server

@@ -1,4 +1,5 @@
-"""`goodput ingest`: the named adapter over files or folders, its output written to landing, a summary returned."""
+"""`goodput ingest` over exporter files: the named adapter over files or folders, its output written to landing (the
+`ingest` package then loads landing into raw), a summary returned."""
 
 from __future__ import annotations
 
