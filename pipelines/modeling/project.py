@@ -22,6 +22,7 @@ from sqlglot.optimizer.scope import traverse_scope
 from pipelines.config import read_yaml
 from pipelines.contracts import SOURCES
 from pipelines.modeling.config import validated
+from pipelines.modeling.restatement import LOST_KEY
 from pipelines.modeling.rollups import Rollup, RollupError, rollup_sql, rollups_of
 from pipelines.project_files import project_dir
 
@@ -194,10 +195,10 @@ def load_project(root: Path = MODELS_DIR) -> dict[str, Model]:
         if model.lost_work and (
             "time_column" not in model.incremental
             or "align" in model.incremental
-            or "job_id" not in model.lost_work.get("narrow", [])
+            or LOST_KEY not in model.lost_work.get("narrow", [])
         ):
             raise ModelError(
-                f"{model.path}: lost work is restated job by job: a time_column, no align, job_id narrowed"
+                f"{model.path}: lost work is restated job by job: a time_column, no align, {LOST_KEY} narrowed"
             )
     return models
 

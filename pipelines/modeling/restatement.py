@@ -11,6 +11,7 @@ import duckdb
 
 from pipelines.warehouse.connection import table_exists
 
+LOST_KEY = "job_id"  # what LOST_ATTEMPTS_SQL names the failed jobs by: a `lost_work` model narrows by this column
 LOST_ATTEMPTS_SQL = """
 with failed as (
     -- attempts that ended without completing from the window on: their work since the last checkpoint is lost

@@ -15,7 +15,7 @@ from sqlglot import exp
 
 from pipelines.contracts import SOURCES
 from pipelines.modeling.project import Model
-from pipelines.modeling.restatement import LOST_ATTEMPTS_SQL, MAX_RESTATEMENT
+from pipelines.modeling.restatement import LOST_ATTEMPTS_SQL, LOST_KEY, MAX_RESTATEMENT
 from pipelines.warehouse.connection import schema_columns, table_columns, table_exists
 from pipelines.warehouse.parts import part_key_sql
 
@@ -325,17 +325,18 @@ def _restate_lost_work(con, model: Model, target: str, span: tuple[datetime, dat
     listed = ", ".join(exp.to_identifier(c, quoted=True).sql("duckdb") for c in narrow)
     bounds = {"span_start": span[0], "window_start": span[1]}
     in_span = f"{time_column} >= $span_start and {time_column} < $window_start"
-    failed_jobs = f"job_id in (select job_id from ({LOST_ATTEMPTS_SQL}))"
+    key = exp.to_identifier(LOST_KEY, quoted=True).sql("duckdb")
+    failed_jobs = f"{key} in (select {key} from ({LOST_ATTEMPTS_SQL}))"
     con.execute(f"create or replace temp table _lost_rows as select distinct {listed} from {target} "
                 f"where {in_span} and {failed_jobs}", {**bounds, "reach_start": span[1] - MAX_RESTATEMENT})  # fmt: skip
     if not con.execute("select count(*) from _lost_rows").fetchall()[0][0]:
         return 0
     written = _delete_and_insert(
         con,
-        (f"delete from {target} where {in_span} and job_id in (select job_id from _lost_rows)", bounds),
+        (f"delete from {target} where {in_span} and {key} in (select {key} from _lost_rows)", bounds),
         (
             f"insert into {target} select * from ({_narrowed(con, model, narrow, '_lost_rows')}) "
-            "where job_id in (select job_id from _lost_rows)",
+            f"where {key} in (select {key} from _lost_rows)",
             {k: v for k, v in {"window_start": span[0], "window_end": span[1]}.items() if k in model.params},
         ),
     )
