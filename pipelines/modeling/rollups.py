@@ -50,12 +50,8 @@ def rollups_of(layer_configs: dict[str, dict[str, dict]], files: dict[str, Path]
 
 
 def _rollup(table: str, configs: dict[str, tuple[str, dict]], path: Path) -> Rollup:
-    declared = configs[table][1]["rollup_of"]
-    if not isinstance(declared, dict) or set(declared) != {"model", "every"}:
-        raise RollupError(f"{path}: {table}: rollup_of takes model (a qualified table) and every (5min, hour, day)")
+    declared = configs[table][1]["rollup_of"]  # its shape and bucket are checked with the settings (config.py)
     of, every = declared["model"], declared["every"]
-    if every not in BUCKETS:
-        raise RollupError(f"{path}: {table}: every {every!r}: expected one of {', '.join(BUCKETS)}")
     if of not in configs:
         raise RollupError(f"{path}: {table}: rollup_of {of!r} is no model (give it as layer.name)")
     root, seen = of, {table}
@@ -67,7 +63,7 @@ def _rollup(table: str, configs: dict[str, tuple[str, dict]], path: Path) -> Rol
         if root not in configs:
             raise RollupError(f"{path}: {table}: rollup_of chain reaches {root!r}, which is no model")
     keeps = configs[root][1].get("rollup")
-    if not isinstance(keeps, dict) or not keeps.get("slices") or not keeps.get("sums"):
+    if not keeps:
         raise RollupError(f"{path}: {root} is rolled up, so it declares rollup: {{slices: [...], sums: [...]}}")
     base = configs[of][1]
     time_column = ROLLUP_TIME if "rollup_of" in base else (base.get("incremental") or {}).get("time_column")
