@@ -83,12 +83,11 @@ def placement_spread_hits(con, found: pl.DataFrame, config: DetectionConfig, win
     packing policy (best fit) fills part-full nodes and leaves about one GPU, a spreading one (worst fit) puts each
     job on the emptiest node and leaves many. This is the placement policy itself, seen on the first jobs it places,
     while the GPUs it strands (`placement_fragmentation`) wait for big jobs to arrive: at night, with a region's
-    GPUs mostly free, a variant scenario's spread policy stranded 3.7 % of them for six hours and was never paged,
-    while its small jobs left 13.3 GPUs free on their nodes against 2.7 the hour before. Each changed region is held
+    GPUs mostly free, a spread policy strands few of them for hours while its small jobs already leave many GPUs
+    free on their nodes. Each changed region is held
     against its own hour before and, for a change scoped to a region, the other regions in the same minutes. A
     placement policy acts at once, so the first `spread_min_starts` jobs placed after the change must show it too:
-    a spread that began hours after a change belongs to a later one (a fleet-wide policy change of the day before
-    was blamed for a variant scenario's spread policy in one region)."""
+    a spread that began hours after a change belongs to a later one, not to a fleet-wide change of the day before."""
     found = with_ends(found, config)
     policies = found.filter(pl.col("change_type") == "scheduler_policy")
     settings = config.cohort
