@@ -34,6 +34,21 @@ def test_simulate_command_writes_landing_and_truth(tmp_path, capsys):
     assert "trace shape" in capsys.readouterr().out
 
 
+def test_run_simulates_builds_prints_the_north_star_and_alerts_and_writes_the_reports(tmp_path, capsys):
+    """The README's first command, on a tiny fleet instead of the embedded default."""
+    scenario = tmp_path / "s.yml"
+    scenario.write_text(
+        "name: tiny\nseed: 1\nstart: 2026-03-02T00:00:00Z\ndays: 1\nfleet: {gpus: 32, nodes: 4}\n"
+        "incidents:\n  - {kind: ecc_storm, start: '+2h', duration: 1h}\n"
+    )
+    assert main(["run", "--scenario", str(scenario), "--data", str(tmp_path / "data"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "the north star by day" in out and "availability" in out and "open pages and tickets" in out
+    for page in ("finance", "health", "warroom", "progress", "index"):
+        assert (tmp_path / "data" / "reports" / f"{page}.html").stat().st_size > 0
+    assert (tmp_path / "data" / "goodput.duckdb").exists()
+
+
 def test_a_bad_scenario_is_a_clear_error_not_a_traceback(tmp_path, capsys):
     scenario = tmp_path / "bad.yml"
     scenario.write_text(
