@@ -104,6 +104,8 @@ class CohortRules(_Strict):
     stranded_of_free_rise: float = Field(gt=1)
     stranded_of_free_rise_min: float = Field(gt=0, le=1)
     stranded_ratio: float = Field(gt=1)
+    stranded_window_min: int = Field(ge=1)
+    stranded_onset_min: int = Field(ge=0)
     rollout_min_minutes: int = Field(ge=1)
     rollout_wait_ratio: float = Field(gt=1)
     rollout_wait_margin: float = Field(ge=0, le=1)

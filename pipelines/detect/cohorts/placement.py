@@ -18,10 +18,13 @@ def placement_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, win
     stranded part has grown several-fold from the hour before (a region with a big free buffer keeps whole free
     nodes for a while under a spread policy): against the other regions since the change and against the region's
     own hour before it (a fleet-wide change has only the latter). More free GPUs alone (demand dropping) strand
-    more GPUs without raising their stranded part. The changed scope is read as the median of its minutes since
-    the change, because stranding from a bad policy persists from minute to minute while a big job's exit strands
-    a burst for a minute or two, which a mean would read as the policy's (and a trailing median, hours later, as
-    well). A GPU-minute floor alone would make a small region wait far past 15 minutes."""
+    more GPUs without raising their stranded part. The changed scope is read as a median of its minutes, because
+    stranding from a bad policy persists from minute to minute while a big job's exit strands a burst for a minute
+    or two, which a mean would read as the policy's. Until `stranded_onset_min` after the change it is the median of
+    the last `stranded_window_min`: in a full region a spread policy has no free GPUs to scatter until whole nodes
+    free up, maybe an hour later, and a median of every minute since the change would then wait as long again.
+    After that, the median of every minute since the onset: stranding that starts hours later is not the policy's
+    unless it outlasts them. A GPU-minute floor alone would make a small region wait far past 15 minutes."""
     found = with_ends(found, config)
     policies = found.filter(pl.col("change_type") == "scheduler_policy")
     if policies.is_empty():
@@ -39,23 +42,7 @@ def placement_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, win
     cohort, sums = region_cohorts(
         policies, minutes, ["healthy", "free", "stranded"], {"before": stranded_share, "of_free_before": of_free_share}
     )
-    since = f"{int(settings.horizon_h)}h"  # the cohort holds only minutes since the change: a median of them all
-    per_minute = (
-        cohort.group_by("change_id", "minute_at")
-        .agg(pl.col("healthy", "free", "stranded").sum())
-        .sort("change_id", "minute_at")
-        .select(
-            "change_id",
-            "minute_at",
-            *[
-                share.rolling_median_by("minute_at", since).over("change_id").alias(name)
-                for name, share in (
-                    ("share", pl.col("stranded") / pl.col("healthy")),
-                    ("of_free", pl.when(pl.col("free") > 0).then(pl.col("stranded") / pl.col("free")).otherwise(0.0)),
-                )
-            ],
-        )
-    )
+    per_minute = _median_shares(cohort, policies, settings)
     sums = sums.join(per_minute, on=["change_id", "minute_at"])
     rest = pl.when(pl.col("healthy_rest") > 0).then(pl.col("stranded_rest") / pl.col("healthy_rest"))
     baseline = pl.max_horizontal(rest, pl.col("before"), pl.lit(0.0))  # changed from its own past and from the rest
@@ -75,6 +62,53 @@ def placement_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, win
             >= settings.stranded_ratio * pl.max_horizontal(baseline, pl.lit(settings.stranded_share_floor))
         )
     ).select("change_id", "minute_at", pl.col("share").alias("value"), baseline.alias("baseline"))
+
+
+def _median_shares(cohort: pl.DataFrame, policies: pl.DataFrame, settings) -> pl.DataFrame:
+    """Per change and minute, the median over minutes of the stranded share of healthy GPUs (`share`) and of free
+    GPUs (`of_free`): of the last `stranded_window_min` up to `stranded_onset_min` + that window after the change,
+    then of every minute since `stranded_onset_min` after it, so stranding that begins later than a policy's
+    onset must outlast every minute since that onset to be blamed on the change."""
+    shares = (
+        cohort.group_by("change_id", "minute_at")
+        .agg(pl.col("healthy", "free", "stranded").sum())
+        .join(policies.select("change_id", "changed_at"), on="change_id")
+        .sort("change_id", "minute_at")
+        .with_columns(
+            share=pl.col("stranded") / pl.col("healthy"),
+            of_free=pl.when(pl.col("free") > 0).then(pl.col("stranded") / pl.col("free")).otherwise(0.0),
+            late=pl.col("minute_at") >= pl.col("changed_at") + timedelta(minutes=settings.stranded_onset_min),
+        )
+    )
+    window = f"{int(settings.stranded_window_min)}m"
+    since = f"{int(settings.horizon_h)}h"  # the cohort holds only minutes within the horizon: all of them
+    trailing = shares.select(
+        "change_id", "minute_at", *[pl.col(n).rolling_median_by("minute_at", window).over("change_id") for n in NAMES]
+    )
+    after_onset = (
+        shares.filter("late")
+        .sort("change_id", "minute_at")
+        .select(
+            "change_id",
+            "minute_at",
+            *[pl.col(n).rolling_median_by("minute_at", since).over("change_id").alias(f"{n}_late") for n in NAMES],
+        )
+    )
+    onset_end = pl.col("changed_at") + timedelta(minutes=settings.stranded_onset_min + settings.stranded_window_min)
+    return (
+        shares.select("change_id", "minute_at", "changed_at")
+        .join(trailing, on=["change_id", "minute_at"])
+        .join(after_onset, on=["change_id", "minute_at"], how="left")
+        .select(
+            "change_id",
+            "minute_at",
+            *[pl.when(pl.col("minute_at") < onset_end).then(pl.col(n)).otherwise(pl.col(f"{n}_late")).alias(n)
+              for n in NAMES],  # fmt: skip
+        )
+    )
+
+
+NAMES = ("share", "of_free")
 
 
 def placement_spread_hits(con, found: pl.DataFrame, config: DetectionConfig, window) -> pl.DataFrame:
