@@ -60,7 +60,8 @@ def publish(
     clock: StepClock | None = None,
 ) -> Published:
     """Publish the working file `con` holds. `changed_from`: the earliest time a time-partitioned table changed
-    (None: anything may have changed, rewrite every part; TIMED_UNCHANGED: none did). `kept_elsewhere`: tables
+    (None: anything may have changed, rewrite every part but the raw tables' appended ones, kept while they
+    still add up to the table; TIMED_UNCHANGED: none did). `kept_elsewhere`: tables
     whose rows already lie in Parquet outside the warehouse (the Spark engine's raw export), published as the
     given view SQL instead of as parts of their own. `clock` collects the seconds of each table's export and of
     the snapshot."""
@@ -71,7 +72,7 @@ def publish(
     old = current_manifest(layout)
     generation = (old["generation"] if old else 0) + 1
     _clear_unpublished(layout, generation)
-    old_tables = old["tables"] if old and changed_from is not None else {}
+    old_tables = old["tables"] if old else {}
     signatures = parts.all_columns(con)
     tables, views = _inventory(con, signatures)
     if kept_elsewhere:
@@ -83,6 +84,8 @@ def publish(
     for table in tables:
         out = layout.parts / table.name / f"g{generation:06d}"
         entry = old_tables.get(table.name)
+        if changed_from is None and table.strategy != "append":
+            entry = None  # anything may have changed; an append table proves what it kept (its rows add up)
         signature = signatures[table.name]
         if entry is not None and (entry["strategy"] != table.strategy or entry["columns"] != signature):
             entry = None  # a rebuilt table with other columns: every part again
