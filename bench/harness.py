@@ -32,6 +32,7 @@ class Figure:
     target_ratio: float | None = None
     target_peak_mib: float | None = None
     baseline_runs_s: list[float] | None = None
+    baseline_error: str | None = None  # why the baseline has no figure (it died: out of memory, say)
 
     @property
     def ratio(self) -> float | None:
@@ -114,19 +115,27 @@ def report(figure: Figure) -> Figure:
     return figure
 
 
+def report_failure(days: int, error: Exception) -> None:
+    print(f"bench: the {days}-day figures stop here: {error}", file=sys.stderr, flush=True)
+
+
 def timed(
     label: str, kind: str, days: int | None, repeat: int, step, *args, baseline=None, baseline_label=None
 ) -> Figure:
     """`repeat` runs of step(*args), each followed by one of `baseline` (a (step, *args) tuple) when given."""
-    runs, rss, floors = [], [], []
+    runs, rss, floors, baseline_error = [], [], [], None
     for _ in range(repeat):
         elapsed, peak = measure(step, *args)
         runs.append(elapsed)
         rss.append(peak)
-        if baseline is not None:
-            floors.append(measure(*baseline)[0])
+        if baseline is not None and baseline_error is None:
+            try:
+                floors.append(measure(*baseline)[0])
+            except RuntimeError as error:  # a reference that cannot run here is a finding, not the end of the bench
+                baseline_error = str(error)
     figure = Figure(label, statistics.median(runs), runs, max(rss), baseline_label,
-                    statistics.median(floors) if floors else None, baseline_runs_s=floors or None)  # fmt: skip
+                    statistics.median(floors) if floors else None, baseline_runs_s=floors or None,
+                    baseline_error=baseline_error)  # fmt: skip
     return report(targeted(figure, kind, days))
 
 
@@ -137,5 +146,13 @@ def machine() -> dict[str, object]:
 def to_json(result) -> str:
     figures = [{**asdict(f), "ratio_to_baseline": f.ratio, "meets_targets": f.meets} for f in result.figures]
     return json.dumps(
-        {"machine": machine(), "figures": figures, "sizes": result.sizes, "year": result.year}, indent=2, default=str
+        {
+            "machine": machine(),
+            "figures": figures,
+            "sizes": result.sizes,
+            "year": result.year,
+            "failures": result.failures,
+        },
+        indent=2,
+        default=str,
     )

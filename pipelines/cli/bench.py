@@ -32,7 +32,7 @@ def _bench(args: argparse.Namespace) -> int:
     result = run_bench(days=args.days, repeat=args.repeat, spark=not args.no_spark and _spark_available())
     if args.format == "json":
         print(to_json(result))
-        return 0
+        return 1 if result.failures else 0
     print("machine: " + ", ".join(f"{k} {v}" for k, v in machine().items()))
     print_table(
         HEADER,
@@ -43,7 +43,7 @@ def _bench(args: argparse.Namespace) -> int:
                 " ".join(f"{r:.2f}" for r in f.runs_s),
                 optional(f.target_s, "{:.1f}"),
                 f"{f.peak_rss_mib:,.0f}",
-                f.baseline or "",
+                f"{f.baseline} (died: {f.baseline_error})" if f.baseline_error else f.baseline or "",
                 optional(f.baseline_median_s, "{:.2f}"),
                 optional(f.ratio, "{:.2f}x"),
                 optional(f.target_ratio, "{:.1f}x"),
@@ -65,7 +65,9 @@ def _bench(args: argparse.Namespace) -> int:
             f"landing {year['landing_gb']} GB, full build {year['build_s']:,.0f} s; "
             f"{'fits' if year['fits'] else 'does not fit'} a {year['fits_disk_gb']:.0f} GB disk"
         )
-    return 0
+    for days, why in result.failures.items():
+        print(f"{days} days: no figures past this: {why}")
+    return 1 if result.failures else 0
 
 
 def _spark_available() -> bool:

@@ -53,3 +53,15 @@ def test_days_are_a_comma_separated_list_of_whole_days():
     for bad in ("7,x", "0", ""):
         with pytest.raises(Exception, match="whole days"):
             day_list(bad)
+
+
+def test_a_baseline_that_dies_is_a_finding_and_the_step_keeps_its_figure():
+    import os
+    import time
+
+    from bench.harness import timed
+
+    figure = timed("sleep", "reference", 1, 2, time.sleep, 0.01, baseline=(os._exit, 3), baseline_label="dies")
+    assert len(figure.runs_s) == 2 and figure.median_s >= 0.01
+    assert figure.baseline_median_s is None and figure.ratio is None
+    assert "exit code 3" in figure.baseline_error
