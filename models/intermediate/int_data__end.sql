@@ -2,4 +2,4 @@
 -- (a quiet spell brings no scheduler event: a job still queued or running then goes on until the telemetry ends)
 select greatest(max(e.event_at), any_value(s.ended_at)) as ended_at,
 from staging.stg_scheduler__events as e
-cross join staging.stg_gpu_telemetry__span as s
+cross join intermediate.int_gpu_telemetry__span as s

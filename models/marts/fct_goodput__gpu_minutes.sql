@@ -29,7 +29,7 @@ demand as (
 
 data_span as (
     -- paid time is counted where the telemetry tells about it: from its first minute to its last
-    select * from staging.stg_gpu_telemetry__span
+    select * from intermediate.int_gpu_telemetry__span
 ),
 
 snapshots as (

@@ -7,7 +7,7 @@ with nodes as (
 ),
 
 data_span as (
-    select * from staging.stg_gpu_telemetry__span
+    select * from intermediate.int_gpu_telemetry__span
 ),
 
 spine as (

@@ -58,7 +58,7 @@ SUSPECT_WINDOW = timedelta(hours=3)
 def data_window(con: duckdb.DuckDBPyConnection, until: datetime | None = None) -> tuple[datetime, datetime] | None:
     span = fetch(
         con,
-        "select started_at as lo, ended_at as hi from staging.stg_gpu_telemetry__span",
+        "select started_at as lo, ended_at as hi from intermediate.int_gpu_telemetry__span",
     )
     lo, hi = span["lo"][0], span["hi"][0]
     if lo is None:

@@ -185,18 +185,18 @@ def loaded_through(con: duckdb.DuckDBPyConnection, fallback: datetime | None) ->
 
 def data_end(con: duckdb.DuckDBPyConnection) -> datetime | None:
     """Where the GPU telemetry ends: the next tick starts there."""
-    if not table_exists(con, "staging", "stg_gpu_telemetry__minutes"):
+    if not table_exists(con, "staging", "stg_gpu_telemetry__days"):
         return None
     return con.execute(data_end_sql()).fetchall()[0][0]
 
 
-SPAN = "staging.stg_gpu_telemetry__span"
+SPAN = "intermediate.int_gpu_telemetry__span"
 
 
 @cache
 def data_end_sql() -> str:
     """The data end as the span model defines it (the one definition detection also reads), from the model's own
-    SQL over the raw rows: DuckDB answers it from statistics, and Spark runs it before its views exist."""
+    SQL, so that it holds before the span's view is created (a warehouse built before the view existed)."""
     span = sqlglot.parse_one(load_project()[SPAN].sql, dialect="duckdb")
     return sqlglot.select("ended_at").from_(span.subquery("span")).sql("duckdb")
 

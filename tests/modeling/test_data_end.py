@@ -32,3 +32,18 @@ def test_running_and_queued_jobs_go_on_until_the_telemetry_ends(tmp_path):
         ).fetchall()
     assert held == {"A": 60, "B": 30, "C": 60}
     assert waited == [(60, T0, T0.replace(minute=59))]
+
+
+def test_the_span_is_the_telemetrys_first_minute_and_the_end_of_its_last_from_a_row_per_day(tmp_path):
+    """The tiny fleet's telemetry runs 10:00 to 10:59 of one day: one row in the days table, and a span to 11:00
+    (the end of its last minute), the same as the raw rows' own min and max."""
+    landing = tmp_path / "landing"
+    write_tiny_fleet(landing)
+    build(landing, tmp_path / "w.duckdb", progress=False)
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
+        days = con.execute("select day_at, first_ts, last_ts from staging.stg_gpu_telemetry__days").fetchall()
+        span = con.execute("select started_at, ended_at from intermediate.int_gpu_telemetry__span").fetchall()
+        raw = con.execute("select min(ts), max(ts) from raw.gpu_telemetry").fetchall()
+    assert len(days) == 1 and days[0][0] == T0.replace(hour=0)
+    assert (days[0][1], days[0][2]) == raw[0]
+    assert span == [(T0, T0.replace(hour=T0.hour + 1))]

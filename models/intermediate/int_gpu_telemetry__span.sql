@@ -1,0 +1,5 @@
+-- one row per warehouse: the first minute of GPU telemetry and the end of its last, where paid time is counted
+select
+    date_trunc('minute', min(first_ts)) as started_at,
+    date_trunc('minute', max(last_ts)) + interval 1 minute as ended_at,
+from staging.stg_gpu_telemetry__days
