@@ -167,10 +167,14 @@ def step_stragglers(
     in between may read fast (none by default: the fast lines of a rank that is only noisy are what keep its slow
     ones from adding up to a stretch)."""
     rules = config.stragglers
-    first, last = con.execute(f"select min(logged_at), max(logged_at) from {STEP_LINES}").fetchall()[0]
-    if first is None:
+    if since is None:
+        first, last = con.execute(f"select min(logged_at), max(logged_at) from {STEP_LINES}").fetchall()[0]
+    else:  # a tick: only the lines since its window's start, not every line of the history
+        query = f"select max(logged_at) from {STEP_LINES} where logged_at >= $since"
+        first, last = since, con.execute(query, {"since": since}).fetchall()[0][0]
+    if last is None:
         return pl.DataFrame(schema=COLUMNS)
-    window = (since or first, min(until, last + MICROSECOND) if until else last + MICROSECOND)
+    window = (first, min(until, last + MICROSECOND) if until else last + MICROSECOND)
     samples = fetch(con, STEP_SQL, [*window, rules.min_workers])
     if samples.is_empty():
         return pl.DataFrame(schema=COLUMNS)
