@@ -145,8 +145,25 @@ def _save_parse_cache(cache: dict) -> None:
         pass
 
 
+_LOADED: dict[Path, tuple[tuple, dict[str, Model]]] = {}
+
+
 def load_project(root: Path = MODELS_DIR) -> dict[str, Model]:
-    """All models by qualified name, checked: references resolve, the layer rule holds, no cycles."""
+    """All models by qualified name, checked: references resolve, the layer rule holds, no cycles. Loaded once per
+    process while its files stay the same: a tick reads the project twice, and the rollups' SQL alone is 0.15 s."""
+    stamp = _files_stamp(root)
+    found = _LOADED.get(root)
+    if found is None or found[0] != stamp:
+        found = _LOADED[root] = (stamp, _load_project(root))
+    return dict(found[1])
+
+
+def _files_stamp(root: Path) -> tuple:
+    files = sorted(p for layer in LAYERS if (root / layer).is_dir() for p in (root / layer).iterdir())
+    return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files if p.suffix in (".sql", ".yml"))
+
+
+def _load_project(root: Path) -> dict[str, Model]:
     models: dict[str, Model] = {}
     configs = {layer: _folder_config(root / layer) for layer in LAYERS}
     rollups = declared_rollups(root)
