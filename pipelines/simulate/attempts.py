@@ -29,7 +29,7 @@ INFRA_FAILURES = {  # cause -> (state, exit code, reason)
 INFRA_REASONS = {reason for _, _, reason in INFRA_FAILURES.values()}
 
 
-@dataclass
+@dataclass(slots=True)  # millions of them in a long run: no per-instance dict
 class Attempt:
     job: int
     attempt: int

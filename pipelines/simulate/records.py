@@ -31,11 +31,10 @@ class RecordWriter:
     def __init__(self, ctx: SimContext):
         self.ctx = ctx
         events = ctx.schedule.events
-        self.ev_time = np.array([e[0] for e in events], np.int64)
-        order = np.lexsort((np.array([e[2] for e in events]), np.array([e[1] for e in events]), self.ev_time))
-        self.events = [events[i] for i in order]
-        self.ev_time = self.ev_time[order]
-        self.ev_job = np.array([e[1] for e in self.events], np.int64)
+        time_s, job = events.column("time_s"), events.column("job")
+        self.order = np.lexsort((events.column("attempt"), job, time_s))  # what is written, in which order
+        self.ev_time = time_s[self.order]
+        self.ev_job = job[self.order]
         start_s = ctx.start_minute * 60
         alive = np.zeros(len(ctx.jobs), bool)
         alive[self.ev_job[self.ev_time >= start_s]] = True
@@ -53,7 +52,7 @@ class RecordWriter:
         idx = np.flatnonzero((self.ev_time >= lo) & (self.ev_time < hi) & self.alive[self.ev_job])
         rows = {name: [] for name in SCHEDULER_EVENTS.column_names}
         for i in idx.tolist():
-            t, job, attempt, kind, gpus, a, reason = self.events[i]
+            t, job, attempt, kind, gpus, a, reason = ctx.schedule.events[int(self.order[i])]
             cls = CLASSES[jobs.cls[job]]
             placed = a >= 0 and kind in ("started", "ended")
             att = ctx.schedule.attempts[a] if placed else None
