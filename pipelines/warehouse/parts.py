@@ -128,6 +128,15 @@ def part_key_sql(column: str) -> str:
     return f"coalesce('D' || strftime({column}::timestamp, '%Y%m%d'), '{NULL_KEY}')"
 
 
+def _in_part(column: str, part: str) -> tuple[str, dict]:
+    """The rows of a keyed table's part as a range of its column, which DuckDB prunes by its row groups' min and
+    max: the part's key computed per row read the whole table for every part a tick touched."""
+    if part == NULL_KEY:
+        return f"{column} is null", {}
+    day = datetime.strptime(part, "D%Y%m%d")
+    return f"{column}::timestamp >= $day and {column}::timestamp < $day + interval 1 day", {"day": day}
+
+
 def export_keyed(con, table: Table, entry: dict | None, touched: set[str] | None, out: Path) -> dict:
     """The table's day parts after rewriting the touched ones (every one with no entry or touched None); every
     part again when the parts no longer add up to the table (a write that marked nothing)."""
@@ -142,7 +151,8 @@ def export_keyed(con, table: Table, entry: dict | None, touched: set[str] | None
         parts.pop(part, None)
         counts.pop(part, None)
         target = out / f"_part={part}" / "p0.parquet"
-        (written,) = _copy(con, f"select * from {table.sql_name} where {key} = $part", {"part": part}, target)
+        where, params = _in_part(column, part)
+        (written,) = _copy(con, f"select * from {table.sql_name} where {where}", params, target)
         if written:
             parts[part], counts[part] = [_relative(out, target)], written
         else:
