@@ -4,9 +4,9 @@ with gpus as (
 ),
 
 versions as (
-    select node_id, driver_version, kernel_version, minute_at,
-    from staging.stg_node_telemetry__minutes
-    qualify row_number() over (partition by node_id order by minute_at desc) = 1
+    select node_id, driver_version, kernel_version, last_reported_at as minute_at,
+    from intermediate.int_nodes__daily_versions
+    qualify row_number() over (partition by node_id order by last_reported_at desc) = 1
 ),
 
 final as (
