@@ -16,7 +16,7 @@ from sqlglot import exp
 from pipelines.contracts import SOURCES
 from pipelines.modeling.project import Model
 from pipelines.modeling.restatement import LOST_ATTEMPTS_SQL, LOST_KEY, MAX_RESTATEMENT
-from pipelines.warehouse.connection import schema_columns, table_columns, table_exists
+from pipelines.warehouse.connection import newest_load, schema_columns, table_columns, table_exists
 from pipelines.warehouse.parts import part_key_sql
 
 FULL_WINDOW = (datetime(1970, 1, 1), datetime(9999, 12, 31))
@@ -173,8 +173,8 @@ def _run_by_key(con, model: Model, target: str, kind: str | None, window) -> int
     key = model.incremental["unique_key"]
     con.execute("create schema if not exists control")
     con.execute(f"create table if not exists {WATERMARKS} (model varchar primary key, loaded_through timestamp)")
-    through = _loaded_through(con, model)
     marked = con.execute(f"select loaded_through from {WATERMARKS} where model = ?", [model.table]).fetchall()
+    through = _loaded_through(con, model, marked[0][0] if marked else None)
     keys = None
     if window is not None and kind == "BASE TABLE" and marked and marked[0][0] is not None:
         keys = _changed_keys(con, model, key, marked[0][0])
@@ -187,10 +187,10 @@ def _run_by_key(con, model: Model, target: str, kind: str | None, window) -> int
     return written
 
 
-def _loaded_through(con, model: Model) -> datetime | None:
-    """When the newest raw row this run sees was loaded."""
+def _loaded_through(con, model: Model, marked: datetime | None) -> datetime | None:
+    """When the newest raw row this run sees was loaded (looked for after the model's last watermark)."""
     newest = [
-        con.execute(f"select max(_loaded_at) from {exp.to_table(source).sql('duckdb')}").fetchall()[0][0]
+        newest_load(con, source, marked)
         for source in sorted(model.sources)
         if table_exists(con, *source.split("."))  # a model built over staging tables alone has no load stamps
     ]

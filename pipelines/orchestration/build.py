@@ -12,7 +12,6 @@ from pathlib import Path
 import duckdb
 import sqlglot
 from dagster import AssetKey, DagsterInstance, materialize
-from sqlglot import exp
 from tqdm import tqdm
 
 from pipelines.contracts import SOURCES
@@ -31,7 +30,7 @@ from pipelines.reports.campaigns import register_new
 from pipelines.resources import Warehouse
 from pipelines.timing import StepClock
 from pipelines.warehouse import Layout, writer_lock
-from pipelines.warehouse.connection import connect, table_exists
+from pipelines.warehouse.connection import connect, newest_load, table_exists
 from pipelines.warehouse.publish import Published, publish
 
 ALL_ASSETS = [*RAW_ASSETS, *MODEL_ASSETS, *DETECTION_ASSETS, *QUALITY_CHECKS, *REPORT_CHECKS]
@@ -173,13 +172,10 @@ def publish_working(
 
 
 def loaded_through(con: duckdb.DuckDBPyConnection, fallback: datetime | None) -> datetime | None:
-    """The newest load stamp in raw: the next tick treats every row loaded after it as new (a build's raw assets
-    stamp their rows with their own clock, later than the build's start)."""
-    stamps = [
-        con.execute(f"select max(_loaded_at) from {exp.to_table(f'raw.{name}').sql('duckdb')}").fetchall()[0][0]
-        for name in SOURCES
-        if table_exists(con, "raw", name)
-    ]
+    """The newest load stamp in raw, `fallback` (the load's start) when none is later: the next tick treats every row
+    loaded after it as new (a build's raw assets stamp their rows with their own clock, later than the build's
+    start; nothing loads between two ticks, which hold the writer lock)."""
+    stamps = [newest_load(con, f"raw.{name}", fallback) for name in SOURCES if table_exists(con, "raw", name)]
     return max((s for s in stamps if s is not None), default=fallback)
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     import duckdb
     import polars as pl
 
@@ -74,3 +76,17 @@ def schema_columns(con: duckdb.DuckDBPyConnection, schema: str) -> dict[str, set
     for table, column in rows:
         found.setdefault(table, set()).add(column)
     return found
+
+
+def newest_load(con: duckdb.DuckDBPyConnection, table: str, after: datetime | None = None) -> datetime | None:
+    """The newest `_loaded_at` of a raw table, looked for only after `after` when given (`after` itself when
+    nothing is newer): the rows loaded since lie in the table's last row groups, which DuckDB finds by their min and
+    max, while a max over the whole column reads every row of the history (155M on 90 days of GPU telemetry)."""
+    from sqlglot import exp
+
+    name = exp.to_table(table).sql("duckdb")
+    if after is None:
+        return con.execute(f"select max(_loaded_at) from {name}").fetchall()[0][0]
+    query = f"select max(_loaded_at) from {name} where _loaded_at > $after"
+    (newest,) = con.execute(query, {"after": after}).fetchall()[0]
+    return newest or after

@@ -23,6 +23,8 @@ from pathlib import Path
 import duckdb
 from sqlglot import exp
 
+from pipelines.warehouse.connection import newest_load
+
 QUARTER = timedelta(minutes=15)
 DAY = timedelta(days=1)
 NULL_KEY = "__null"
@@ -167,7 +169,8 @@ def export_append(con, table: Table, entry: dict | None, replaced: bool, generat
     """Add the rows loaded since the last publish as one part; everything again when rows went away or changed."""
     name = table.sql_name
     through = entry.get("through") if entry else None
-    total, newest = con.execute(f"select count(*), max(_loaded_at) from {name}").fetchall()[0]
+    (total,) = con.execute(f"select count(*) from {name}").fetchall()[0]  # from the table's metadata
+    newest = newest_load(con, name, datetime.fromisoformat(through) if through else None) if total else None
     fresh = None
     if entry is not None and not replaced:
         fresh = con.execute(

@@ -102,8 +102,10 @@ def _median_shares(cohort: pl.DataFrame, policies: pl.DataFrame, settings) -> pl
         .select(
             "change_id",
             "minute_at",
-            *[pl.when(pl.col("minute_at") < onset_end).then(pl.col(n)).otherwise(pl.col(f"{n}_late")).alias(n)
-              for n in NAMES],  # fmt: skip
+            *[
+                pl.when(pl.col("minute_at") < onset_end).then(pl.col(n)).otherwise(pl.col(f"{n}_late")).alias(n)
+                for n in NAMES
+            ],  # fmt: skip
         )
     )
 
