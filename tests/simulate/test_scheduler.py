@@ -121,3 +121,18 @@ def test_a_slower_step_time_makes_a_job_run_longer():
     fast = run(make_jobs({"gpus": 1, "work_min": 60})).attempts[0]
     assert fast.end - fast.start == 60
     assert slow.end - slow.start > 70
+
+
+def test_the_event_log_reads_back_what_was_appended():
+    from pipelines.simulate.scheduler import EventLog
+
+    log = EventLog()
+    log.append(600, 7, 0, "submitted", 8, -1, None)
+    log.append(660, 7, 0, "pending", 8, -1, "Resources")
+    log.append(720, 7, 0, "started", 8, 0, None)
+    assert list(log) == [
+        (600, 7, 0, "submitted", 8.0, -1, None),
+        (660, 7, 0, "pending", 8.0, -1, "Resources"),
+        (720, 7, 0, "started", 8.0, 0, None),
+    ]
+    assert len(log) == 3 and log.column("time_s").tolist() == [600, 660, 720]
