@@ -152,16 +152,13 @@ group by all
 """
 
 
-def duckdb_north_star(landing: str, memory_limit: str | None = None, spill: str | None = None) -> list[tuple]:
+def duckdb_north_star(landing: str) -> list[tuple]:
     """The analyst's north star above, transcribed line for line into one DuckDB query over the same Parquet: what
-    the engine alone gains over pandas on the same computation, apart from the warehouse's richer model. With
-    `memory_limit` it runs bounded like the warehouse, spilling to `spill`: unbounded, a quarter of a year of the
-    default fleet asks DuckDB for more than the 80 % of the machine it allows itself."""
+    the engine alone gains over pandas on the same computation, apart from the warehouse's richer model."""
     import duckdb
 
     root = Path(landing)
-    bounded = {"memory_limit": memory_limit, "temp_directory": str(spill), "preserve_insertion_order": False}
-    con = quiet(duckdb.connect(config=bounded if memory_limit else {}))
+    con = quiet(duckdb.connect())
     params = {
         name: str(root / source / "*" / "*.parquet")
         for name, source in (

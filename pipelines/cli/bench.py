@@ -43,7 +43,7 @@ def _bench(args: argparse.Namespace) -> int:
                 " ".join(f"{r:.2f}" for r in f.runs_s),
                 optional(f.target_s, "{:.1f}"),
                 f"{f.peak_rss_mib:,.0f}",
-                f"{f.baseline} (died: {f.baseline_error})" if f.baseline_error else f.baseline or "",
+                f"{f.baseline or ''} ({f.baseline_error})".strip() if f.baseline_error else f.baseline or "",
                 optional(f.baseline_median_s, "{:.2f}"),
                 optional(f.ratio, "{:.2f}x"),
                 optional(f.target_ratio, "{:.1f}x"),

@@ -22,12 +22,3 @@ def test_the_pandas_and_duckdb_references_agree_on_every_hour_and_team(landing):
         assert by_duckdb[key][1] == paid
         assert by_duckdb[key][0] == pytest.approx(productive, abs=1e-6)
     assert sum(p for p, _ in by_pandas.values()) > 0
-
-
-def test_the_bounded_duckdb_reference_gives_the_same_rows(landing, tmp_path):
-    bounded = {(hour, team): (productive, paid) for hour, team, productive, paid in
-               duckdb_north_star(str(landing), "200MB", str(tmp_path))}  # fmt: skip
-    free = {(hour, team): (productive, paid) for hour, team, productive, paid in duckdb_north_star(str(landing))}
-    assert bounded.keys() == free.keys() and len(free) > 100
-    for key, (productive, paid) in free.items():
-        assert bounded[key][1] == paid and bounded[key][0] == pytest.approx(productive, abs=1e-9)
