@@ -105,7 +105,7 @@ def _median_shares(cohort: pl.DataFrame, policies: pl.DataFrame, settings) -> pl
             *[
                 pl.when(pl.col("minute_at") < onset_end).then(pl.col(n)).otherwise(pl.col(f"{n}_late")).alias(n)
                 for n in NAMES
-            ],  # fmt: skip
+            ],
         )
     )
 
