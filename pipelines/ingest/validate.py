@@ -111,15 +111,12 @@ def _row_rules(source: Source, target: str, refs: dict[str, str], typed: str) ->
     )
     rules.append((first_in_file > exp.Literal.number(1), "duplicate key: repeated in the file"))
     key_match = exp.and_(*[col(k, "x").eq(col(k, "t")) for k in source.key])
-    if source.time_column in source.key:
-        # only the loaded rows of the batch's time range can repeat its keys; the bound lets DuckDB skip the rest of
-        # a big table by its row groups' min/max instead of scanning it for every file of a tick
-        span = [
-            sqlglot.select(agg(this=col(source.time_column))).from_(exp.to_table(typed)).subquery()
-            for agg in (exp.Min, exp.Max)
-        ]
-        within = exp.Between(this=col(source.time_column, "x"), low=span[0], high=span[1])
-        key_match = exp.and_(key_match, within)
+    for key in source.key:
+        # only loaded rows within the batch's range of every key column can repeat its keys: the bounds let DuckDB
+        # skip the rest of a big table by its row groups' min/max instead of scanning it for every file of a tick
+        # (a key without the time column, such as a scheduler event's job, attempt and type, read every event)
+        span = [sqlglot.select(agg(this=col(key))).from_(exp.to_table(typed)).subquery() for agg in (exp.Min, exp.Max)]
+        key_match = exp.and_(key_match, exp.Between(this=col(key, "x"), low=span[0], high=span[1]))
     earlier = sqlglot.select(exp.Literal.number(1)).from_(exp.alias_(exp.to_table(target), "x")).where(key_match)
     rules.append((exp.Exists(this=earlier), "duplicate key: already loaded"))
     return rules
