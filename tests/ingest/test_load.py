@@ -250,3 +250,26 @@ def test_a_moved_landing_loads_nothing_again(tmp_path):
     shutil.copytree(tmp_path / "landing", tmp_path / "moved")
     loads = build(tmp_path / "moved", tmp_path / "w.duckdb", progress=False, models=False)
     assert all(x.new_files == 0 and x.quarantined == 0 for x in loads) and sum(x.skipped_files for x in loads) > 0
+
+
+def test_an_event_loaded_earlier_is_a_duplicate_whatever_its_time_and_a_new_one_loads(tmp_path, con):
+    """A key without the time column (job, attempt, event type): the check is bounded by the batch's range of each
+    key column, and still finds B's start loaded a day earlier, re-sent with another time; C's start is new."""
+
+    def event(job, minutes, kind="started"):
+        return {"event_at": T0 + timedelta(minutes=minutes), "job_id": job, "attempt": 0, "event_type": kind}
+
+    write(tmp_path, "scheduler_events", "2026-03-02", [event("A", 0), event("B", 5), event("Z", 9)])
+    assert load(con, tmp_path, "scheduler_events").accepted == 3
+    late = write(tmp_path, "scheduler_events", "2026-03-03", [event("B", 1440), event("C", 1445)])
+    report = load(con, tmp_path, "scheduler_events")
+    assert (report.accepted, report.quarantined) == (1, 1)
+    assert con.execute("select file, reason from raw._quarantine").fetchall() == [
+        (str(late), "duplicate key: already loaded")
+    ]
+    assert con.execute("select job_id from raw.scheduler_events order by all").fetchall() == [
+        ("A",),
+        ("B",),
+        ("C",),
+        ("Z",),
+    ]
