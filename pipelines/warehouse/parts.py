@@ -170,13 +170,15 @@ def export_append(con, table: Table, entry: dict | None, replaced: bool, generat
     name = table.sql_name
     through = entry.get("through") if entry else None
     (total,) = con.execute(f"select count(*) from {name}").fetchall()[0]  # from the table's metadata
-    newest = newest_load(con, name, datetime.fromisoformat(through) if through else None) if total else None
+    since = datetime.fromisoformat(through) if through else None
+    if since is None:
+        loaded, newest = total, newest_load(con, name)
+    else:  # the rows loaded since, counted and stamped in one pass over the table's last row groups
+        query = f"select count(*), max(_loaded_at) from {name} where _loaded_at > $since"
+        loaded, newest = con.execute(query, {"since": since}).fetchall()[0]
     fresh = None
     if entry is not None and not replaced:
-        fresh = con.execute(
-            f"select count(*) from {name} where $through is null or _loaded_at > $through",
-            {"through": datetime.fromisoformat(through) if through else None},
-        ).fetchall()[0][0]
+        fresh = loaded
         if entry["rows"] + fresh != total:
             fresh = None  # rows were deleted: the parts no longer add up to the table
     parts = {} if fresh is None else dict(entry["parts"])
