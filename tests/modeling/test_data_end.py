@@ -47,3 +47,18 @@ def test_the_span_is_the_telemetrys_first_minute_and_the_end_of_its_last_from_a_
     assert len(days) == 1 and days[0][0] == T0.replace(hour=0)
     assert (days[0][1], days[0][2]) == raw[0]
     assert span == [(T0, T0.replace(hour=T0.hour + 1))]
+
+
+def test_the_scheduler_end_is_the_last_event_of_a_row_per_day(tmp_path):
+    """The tiny fleet's scheduler events fall on one day and end with A's end at 11:00: one row in the event days,
+    the raw events' own max; the data end is that 11:00 (the telemetry ends at 11:00 too)."""
+    landing = tmp_path / "landing"
+    write_tiny_fleet(landing)
+    build(landing, tmp_path / "w.duckdb", progress=False)
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
+        days = con.execute("select day_at, last_event_at from staging.stg_scheduler__event_days").fetchall()
+        raw = con.execute("select max(event_at) from raw.scheduler_events").fetchall()
+        end = con.execute("select ended_at from intermediate.int_data__end").fetchall()
+    assert days == [(T0.replace(hour=0), raw[0][0])]
+    assert raw[0][0] == T0.replace(hour=T0.hour + 1)
+    assert end == [(T0.replace(hour=T0.hour + 1),)]
