@@ -5,14 +5,17 @@ with jobs as (
 ),
 
 completions as (
-    select job_id, min(ended_at) as completed_at,
-    from intermediate.int_jobs__attempts
-    where end_state = 'completed'
-    group by job_id
+    -- the jobs with a deadline only: a tick does not group every completed attempt of the history
+    select a.job_id, min(a.ended_at) as completed_at,
+    from intermediate.int_jobs__attempts as a
+    semi join jobs as j on j.job_id = a.job_id
+    where a.end_state = 'completed'
+    group by a.job_id
 ),
 
 data_end as (
-    select max(event_at) as ended_at from staging.stg_scheduler__events
+    -- the scheduler's last event, from its row per day rather than every event
+    select max(last_event_at) as ended_at from staging.stg_scheduler__event_days
 ),
 
 final as (
