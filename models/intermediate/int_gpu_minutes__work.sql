@@ -69,6 +69,7 @@ joined as (
         ref.ref_compute_s,
         ref.ref_dataloader_s,
         ref.ref_grad_sync_s,
+        ref.ref_checkpoint_s,
         -- work after the last checkpoint of an attempt that did not complete is thrown away
         coalesce(a.reports_steps and a.end_state <> 'completed'
             and (p.last_checkpoint_at is null or al.minute_at > p.last_checkpoint_at), false) as is_lost,
@@ -100,7 +101,10 @@ retention as (
             when ref_step_s is null then 1.0
             else least(1.0, steps * ref_step_s / 60.0)
         end as efficiency,
-        coalesce(checkpoint_s, 0) / 60.0 as raw_checkpoint,
+        -- a checkpoint up to the cohort's reference is the job's own overhead (how often it writes one); only
+        -- the time past it is a slow write (storage); with no reference the whole checkpoint is overhead
+        coalesce(least(checkpoint_s, coalesce(ref_checkpoint_s, checkpoint_s)), 0) / 60.0 as raw_checkpoint_overhead,
+        coalesce(greatest(0, checkpoint_s - coalesce(ref_checkpoint_s, checkpoint_s)), 0) / 60.0 as raw_checkpoint,
         coalesce(steps * greatest(0, dataloader_wait_s - ref_dataloader_s) / 60.0, 0) as raw_dataloader,
         coalesce(steps * greatest(0, grad_sync_s - ref_grad_sync_s) / 60.0, 0) as raw_grad_sync,
         coalesce(steps * greatest(0, compute_s - ref_compute_s) / 60.0, 0) as raw_compute,
@@ -114,8 +118,10 @@ scaled as (
         retained_gpu_min * (1 - efficiency) as step_loss,
         -- the parts of a slow minute, scaled down when they explain more than was lost
         case
-            when raw_checkpoint + raw_dataloader + raw_grad_sync + raw_compute > 1 - efficiency
-                then (1 - efficiency) / (raw_checkpoint + raw_dataloader + raw_grad_sync + raw_compute)
+            when raw_checkpoint_overhead + raw_checkpoint + raw_dataloader + raw_grad_sync + raw_compute
+                > 1 - efficiency
+                then (1 - efficiency)
+                    / (raw_checkpoint_overhead + raw_checkpoint + raw_dataloader + raw_grad_sync + raw_compute)
             else 1.0
         end as part_scale,
     from retention
@@ -148,13 +154,16 @@ final as (
         -- when the attempt ends: on a kept minute it would change, after the fact, rows that no tick restates)
         case when lost_after_checkpoint_gpu_min > 0 then failure_family end as failure_family,
         lost_startup_gpu_min,
+        case when has_steps then weight * raw_checkpoint_overhead else 0 end as loss_checkpoint_overhead_gpu_min,
         case when has_steps then weight * raw_checkpoint else 0 end as loss_checkpoint_gpu_min,
         case when has_steps then weight * raw_dataloader else 0 end as loss_dataloader_gpu_min,
         case when has_steps then weight * raw_grad_sync else 0 end as loss_grad_sync_gpu_min,
         case when has_steps and is_throttled then weight * raw_compute else 0 end as loss_compute_throttled_gpu_min,
         case when has_steps and not is_throttled then weight * raw_compute else 0 end as loss_compute_slow_gpu_min,
         case
-            when has_steps then step_loss - weight * (raw_checkpoint + raw_dataloader + raw_grad_sync + raw_compute)
+            when has_steps
+                then step_loss
+                    - weight * (raw_checkpoint_overhead + raw_checkpoint + raw_dataloader + raw_grad_sync + raw_compute)
             else 0
         end as loss_other_gpu_min,
         case when not reports_steps and has_telemetry then step_loss else 0 end as loss_held_idle_gpu_min,

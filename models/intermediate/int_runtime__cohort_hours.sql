@@ -1,5 +1,6 @@
 -- one row per cohort (model type, SKU, GPU count) per hour: the median step time and its parts over the cohort's
--- healthy worker-minutes; kept apart from the reference so a tick recomputes only its own hours
+-- healthy worker-minutes, and the median checkpoint over its minutes that wrote one; kept apart from the reference
+-- so a tick recomputes only its own hours
 with runtime as (
     select * from staging.stg_runtime__worker_minutes
     where steps > 0 and step_time_s > 0
@@ -23,6 +24,7 @@ final as (
         median(r.compute_s) as compute_s,
         median(r.dataloader_wait_s) as dataloader_s,
         median(r.grad_sync_s) as grad_sync_s,
+        median(case when r.checkpoint_s > 0 then r.checkpoint_s end) as checkpoint_s,
     from runtime as r
     join attempts as a on a.job_id = r.job_id and a.attempt = r.attempt
     group by all

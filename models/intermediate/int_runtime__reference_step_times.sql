@@ -1,5 +1,6 @@
--- one row per cohort (model type, SKU, GPU count) per hour: the healthy reference step time and its parts,
--- the median of the cohort's hourly medians over the 7 days before the hour (causal; robust to a bad hour);
+-- one row per cohort (model type, SKU, GPU count) per hour: the healthy reference step time and its parts, and the
+-- reference checkpoint (what writing one costs the cohort when storage is healthy): the median of the cohort's
+-- hourly medians over the 7 days before the hour (causal; robust to a bad hour);
 -- a tick recomputes the hours of its window from the 7 days before them
 with hourly as (
     select * from intermediate.int_runtime__cohort_hours
@@ -19,6 +20,7 @@ with_history as (
         coalesce(median(p.compute_s), any_value(h.compute_s)) as ref_compute_s,
         coalesce(median(p.dataloader_s), any_value(h.dataloader_s)) as ref_dataloader_s,
         coalesce(median(p.grad_sync_s), any_value(h.grad_sync_s)) as ref_grad_sync_s,
+        coalesce(median(p.checkpoint_s), any_value(h.checkpoint_s)) as ref_checkpoint_s,
     from hourly as h
     left join hourly as p
         on
@@ -44,6 +46,7 @@ final as (
             as ref_dataloader_s,
         ref_step_s * ref_grad_sync_s / nullif(ref_compute_s + ref_dataloader_s + ref_grad_sync_s, 0)
             as ref_grad_sync_s,
+        ref_checkpoint_s,
     from with_history
 )
 

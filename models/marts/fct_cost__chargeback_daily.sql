@@ -26,7 +26,8 @@ with hours as (
         sum(loss_no_progress_gpu_min) as no_progress,
         sum(loss_held_idle_gpu_min) as held_idle,
         sum(loss_startup_gpu_min) as startup,
-        sum(loss_checkpoint_gpu_min) as checkpoint_write,
+        sum(loss_checkpoint_overhead_gpu_min) as checkpoint_overhead,
+        sum(loss_checkpoint_gpu_min) as checkpoint_slow_write,
         sum(loss_dataloader_gpu_min) as dataloader_wait,
         sum(loss_grad_sync_gpu_min) as grad_sync_wait,
         sum(loss_compute_throttled_gpu_min) as compute_throttled,
@@ -63,7 +64,8 @@ categories as (
             when 'no_progress' then h.no_progress
             when 'held_idle' then h.held_idle
             when 'startup' then h.startup
-            when 'checkpoint_write' then h.checkpoint_write
+            when 'checkpoint_overhead' then h.checkpoint_overhead
+            when 'checkpoint_slow_write' then h.checkpoint_slow_write
             when 'dataloader_wait' then h.dataloader_wait
             when 'grad_sync_wait' then h.grad_sync_wait
             when 'compute_throttled' then h.compute_throttled
@@ -78,8 +80,8 @@ categories as (
         ('idle_no_demand'),
         ('lost_after_failure_hardware'), ('lost_after_failure_software'), ('lost_after_failure_network'),
         ('lost_after_failure_data_io'), ('lost_after_failure_scheduling'), ('lost_after_failure_user'),
-        ('lost_after_failure_planned'), ('no_progress'), ('held_idle'), ('startup'), ('checkpoint_write'),
-        ('dataloader_wait'), ('grad_sync_wait'), ('compute_throttled'), ('compute_slow'), ('stalled'),
+        ('lost_after_failure_planned'), ('no_progress'), ('held_idle'), ('startup'), ('checkpoint_overhead'),
+        ('checkpoint_slow_write'), ('dataloader_wait'), ('grad_sync_wait'), ('compute_throttled'), ('compute_slow'), ('stalled'),
         ('telemetry_gap'), ('other_step_loss')
     ) as c (category)
 ),
@@ -144,7 +146,8 @@ final as (
             when 'no_progress' then 'gaming'
             when 'held_idle' then 'workload'
             when 'startup' then 'software'
-            when 'checkpoint_write' then 'data_io'
+            when 'checkpoint_overhead' then 'workload'
+            when 'checkpoint_slow_write' then 'data_io'
             when 'dataloader_wait' then 'data_io'
             when 'grad_sync_wait' then 'network'
             when 'compute_throttled' then 'hardware'

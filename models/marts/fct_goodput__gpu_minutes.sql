@@ -124,6 +124,8 @@ final as (
         s.healthy_weight * coalesce(s.lost_startup_gpu_min, 0)
             as loss_startup_gpu_min,
         -- step efficiency: where the reference speed was lost
+        s.healthy_weight * coalesce(s.loss_checkpoint_overhead_gpu_min, 0)
+            as loss_checkpoint_overhead_gpu_min,
         s.healthy_weight * coalesce(s.loss_checkpoint_gpu_min, 0)
             as loss_checkpoint_gpu_min,
         s.healthy_weight * coalesce(s.loss_dataloader_gpu_min, 0)

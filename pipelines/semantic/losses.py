@@ -2,7 +2,8 @@
 
 Detection, `explain`, the reports and the metric docs read this table, so that one loss has one family everywhere.
 The five fault families answer "what broke"; the others answer "what else moved": how teams use their GPUs
-(`workload`: GPUs held idle by running jobs, user-code failures and cancellations), how much work there is
+(`workload`: GPUs held idle by running jobs, user-code failures and cancellations, checkpoints at their usual
+cost), how much work there is
 (`demand`), planned maintenance (`planned`), busy work without progress (`gaming`) and what was not observed
 (`telemetry`). A family split by failure cause (work lost after a checkpoint) has one reason per cause.
 """
@@ -58,7 +59,10 @@ REASONS: tuple[LossReason, ...] = (
     _r("lost_after_failure_user", "failed_user", "retention", "workload"),  # user code, user cancellations
     _r("lost_after_failure_planned", "failed_planned", "retention", "planned"),
     _r("startup", "startup", "retention", "software"),  # images and frameworks starting up: the platform's
-    _r("checkpoint", "checkpoint", "step_efficiency", "data_io"),
+    # a checkpoint costs what the cohort's reference checkpoint costs (how often a team writes one: workload); only
+    # the time past that reference is a slow write (storage): a mix of more checkpointing jobs is not a data_io fault
+    _r("checkpoint_overhead", "checkpoint_overhead", "step_efficiency", "workload"),
+    _r("checkpoint", "checkpoint", "step_efficiency", "data_io"),  # past the cohort's reference checkpoint
     _r("dataloader", "dataloader", "step_efficiency", "data_io"),
     _r("grad_sync", "grad_sync", "step_efficiency", "network"),
     _r("compute_throttled", "compute_throttled", "step_efficiency", "hardware"),

@@ -19,6 +19,7 @@ from pipelines.simulate.scheduler import Schedule
 from pipelines.simulate.workload import MODELS, Jobs
 
 CHECKPOINT_S_PER_COMPUTE_S = 25.0  # a checkpoint costs about 25 steps' compute, within [5, 45] s
+MAX_CHECKPOINT_S = 50.0  # a slow write still leaves the minute a few steps
 
 
 @dataclass
@@ -52,7 +53,12 @@ class SimContext:
     a_dl: np.ndarray
     a_sync: np.ndarray
     a_fw: np.ndarray  # framework slowdown on compute
-    a_ckpt_s: np.ndarray
+    a_ckpt_s: np.ndarray  # a checkpoint's seconds on healthy storage
+
+    def checkpoint_s(self, att: np.ndarray, si) -> np.ndarray:
+        """A checkpoint's seconds: the attempt's own, longer while its storage is slow (`si`, the I/O slowdown of a
+        storage incident, which also slows the data loader)."""
+        return np.minimum(self.a_ckpt_s[att] * si, MAX_CHECKPOINT_S)
 
     def day_minutes(self, day: int) -> tuple[int, int]:
         first = self.start_minute + day * 1440

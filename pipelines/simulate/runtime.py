@@ -120,7 +120,7 @@ class RuntimeWriter:
         overhead = ctx.a_overhead[att]
         in_ckpt = (ckpt_every > 0) & (since >= overhead)
         in_ckpt &= (since - overhead) % np.maximum(ckpt_every, 1) == np.maximum(ckpt_every, 1) - 1
-        ckpt_s = np.where(in_ckpt, ctx.a_ckpt_s[att], 0.0)
+        ckpt_s = np.where(in_ckpt, ctx.checkpoint_s(att, si), 0.0)
         restarting = since < overhead
         steps = np.where(restarting, 0.0, (60 - ckpt_s) / step)
         step = np.where(restarting, np.nan, step)

@@ -70,7 +70,7 @@ def day_cells(ctx: SimContext, alloc: np.ndarray, first: int, last: int, rng: np
     overhead = since < ctx.a_overhead[a]
     ckpt = ctx.jobs.ckpt_min[job]
     in_ckpt = (ckpt > 0) & ((since - ctx.a_overhead[a]) % np.maximum(ckpt, 1) == np.maximum(ckpt, 1) - 1)
-    busy = np.where(in_ckpt, busy * (60 - ctx.a_ckpt_s[a]) / 60, busy)
+    busy = np.where(in_ckpt, busy * (60 - ctx.checkpoint_s(a, si)) / 60, busy)
     busy = np.where(overhead, 0.05, busy)
     model = jobs.model[job]
     profile = np.array([MODEL_PROFILE[m[0]] for m in MODELS] + [(0.6, 0.1, 0.3)])

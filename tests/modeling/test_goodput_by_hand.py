@@ -62,7 +62,8 @@ def test_loss_reasons_add_up_to_each_factor_loss(tiny_db):
                     - loss_unobserved_gpu_min)),
             max(abs(healthy_gpu_min - allocated_gpu_min - loss_idle_with_demand_gpu_min - loss_no_demand_gpu_min)),
             max(abs(allocated_gpu_min - retained_gpu_min - loss_after_checkpoint_gpu_min - loss_startup_gpu_min)),
-            max(abs(retained_gpu_min - productive_gpu_min - loss_checkpoint_gpu_min - loss_dataloader_gpu_min
+            max(abs(retained_gpu_min - productive_gpu_min - loss_checkpoint_overhead_gpu_min - loss_checkpoint_gpu_min
+                    - loss_dataloader_gpu_min
                     - loss_grad_sync_gpu_min - loss_compute_throttled_gpu_min - loss_compute_slow_gpu_min
                     - loss_other_gpu_min - loss_held_idle_gpu_min - loss_telemetry_gap_gpu_min
                     - loss_no_progress_gpu_min - loss_stalled_gpu_min))
