@@ -89,3 +89,22 @@ def test_the_report_and_the_command(incidents_db_path, tmp_path, capsys):
     assert "raw.gpu_telemetry" in page and "compound_columns_to_be_unique" in page
     with duckdb.connect(str(db), read_only=True) as con:
         assert render(latest_results(con)).count("class='fail'") == 0
+
+
+def test_the_job_suite_reads_the_newest_day_of_submissions(warehouse):
+    # the whole table went to GX as one pandas frame (958 MiB at 30 days of the default fleet); a day is enough to
+    # guard a bad submission feed, and a job id repeated across days is the primary-key check's (SQL, every row)
+    newest, total = warehouse.execute(
+        "select max(submitted_at), count(*) from staging.stg_jobs__submissions"
+    ).fetchall()[0]
+    day = warehouse.execute(
+        "select count(*) from staging.stg_jobs__submissions where submitted_at >= ?::timestamp - interval 24 hour",
+        [newest],
+    ).fetchall()[0][0]
+    rows = run_suites(warehouse, tables=["staging.stg_jobs__submissions"], run_at=datetime(2026, 3, 3))
+    assert 0 < day < total and [r["rows_checked"] for r in rows] == [day, day]
+
+
+def test_every_suite_reads_a_partition_not_the_history():
+    # GX takes a pandas frame: a suite without a partition holds the whole table in memory, growing with history
+    assert [t for t, s in load_suites().items() if not (s.time_column and s.hours)] == []
