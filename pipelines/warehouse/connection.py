@@ -16,10 +16,12 @@ if TYPE_CHECKING:
     import duckdb
     import polars as pl
 
-# DuckDB's share of a step's memory: the rest of the 4 GiB every step keeps to is Python's, Polars' and Arrow's.
-# (2.5 GB was tried against the 90-day build's 4.7-4.9 GiB peak: a week's build peaked 40 MiB lower and ran 4-9 %
-# longer, so the peak is not DuckDB's buffer pool)
-MEMORY_LIMIT = os.environ.get("GOODPUT_DUCKDB_MEMORY", "3GB")
+# DuckDB's share of a step's memory: the rest of the 4 GiB every step keeps to is Python's, Polars' and Arrow's (about
+# 1.2 GiB in a build, with Dagster, Great Expectations and Plotly imported). DuckDB fills its share: the GPU-minute
+# fact's full build of 30 days peaked at 3,083 MiB alone in a process at 3 GB and at 2,095 MiB at 2 GB, so at 3 GB a
+# build touched 4 GiB (4,076 MiB at 30 days, while publishing). 2.5 GB leaves the rest a gigabyte and a half; a week's
+# build ran 4-9 % longer at 2.5 GB than at 3 GB when last measured
+MEMORY_LIMIT = os.environ.get("GOODPUT_DUCKDB_MEMORY", "2.5GB")
 
 
 def connect(db_path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
