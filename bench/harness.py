@@ -63,6 +63,11 @@ def targeted(figure: Figure, kind: str, days: int | None = None) -> Figure:
 
 
 def _child(target, args, queue) -> None:
+    main = sys.modules["__main__"]
+    if main.__spec__ is None and not hasattr(main, "__file__"):
+        # spawned from `python -m pipelines.cli bench`, the child's __main__ is bare; PySpark (which Great
+        # Expectations imports) takes a bare __main__ for its own doctest run and exits 0 mid-step
+        main.__file__ = __file__
     started = time.perf_counter()
     timed = target(*args)  # a target that times itself (after its imports) returns its own seconds
     elapsed = timed if isinstance(timed, float) else time.perf_counter() - started
