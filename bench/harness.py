@@ -15,6 +15,7 @@ from pathlib import Path
 from queue import Empty
 
 from bench.targets import TARGETS
+from pipelines.bare_main import main_with_a_file
 
 
 @dataclass
@@ -63,13 +64,9 @@ def targeted(figure: Figure, kind: str, days: int | None = None) -> Figure:
 
 
 def _child(target, args, queue) -> None:
-    main = sys.modules["__main__"]
-    if main.__spec__ is None and not hasattr(main, "__file__"):
-        # spawned from `python -m pipelines.cli bench`, the child's __main__ is bare; PySpark (which Great
-        # Expectations imports) takes a bare __main__ for its own doctest run and exits 0 mid-step
-        main.__file__ = __file__
     started = time.perf_counter()
-    timed = target(*args)  # a target that times itself (after its imports) returns its own seconds
+    with main_with_a_file():  # spawned from `python -m pipelines.cli bench`, the child's __main__ is bare
+        timed = target(*args)  # a target that times itself (after its imports) returns its own seconds
     elapsed = timed if isinstance(timed, float) else time.perf_counter() - started
     if hasattr(timed, "stop"):  # a Spark session: its JVM, a child process, counts once it has exited
         timed.stop()

@@ -15,6 +15,7 @@ import duckdb
 import polars as pl
 from sqlglot import exp
 
+from pipelines.bare_main import main_with_a_file
 from pipelines.config import read_yaml
 from pipelines.ingest.load import MANIFEST
 from pipelines.project_files import project_dir
@@ -56,8 +57,17 @@ def load_suites(path: Path = SUITES) -> dict[str, Suite]:
     return suites
 
 
+def _great_expectations():
+    """Great Expectations, imported where suites run (3-4 s), safely in any process (see `bare_main`)."""
+    with main_with_a_file():
+        import great_expectations
+        import great_expectations.expectations
+        from great_expectations.data_context.types import base  # noqa: F401
+    return great_expectations
+
+
 def _expectation_class(name: str, where: str = ""):
-    import great_expectations.expectations as gxe  # 3-4 s to import: only where suites run
+    gxe = _great_expectations().expectations
 
     class_name = "Expect" + "".join(part.capitalize() for part in name.split("_"))
     found = getattr(gxe, class_name, None)
@@ -166,11 +176,11 @@ def run_suite(con: duckdb.DuckDBPyConnection, suite: Suite, run_at: datetime) ->
     the table's sources were never connected)."""
     if not connected(con, suite.table):
         return _not_connected(suite, run_at)
-    import great_expectations as gx
+    gx = _great_expectations()
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     polars_frame = partition(con, suite)
     frame = polars_frame.to_pandas()
-    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)  # a build's output stays readable
