@@ -13,7 +13,10 @@ attempts as (
 ),
 
 progress as (
-    select * from intermediate.int_jobs__attempt_progress
+    -- the progress of those attempts only: a hash join over every attempt's progress of the history cost a tick
+    -- 0.68 s at 30 days (588k rows, growing with the history)
+    select p.* from intermediate.int_jobs__attempt_progress as p
+    semi join attempts as a on a.job_id = p.job_id and a.attempt = p.attempt
 ),
 
 gpus as (
