@@ -85,7 +85,11 @@ def test_prometheus_scraping_the_exporter_answers_goodput_per_region(incidents_d
             result = _until_answered(url, "goodput_ratio")
     finally:
         exporter.terminate()
-        exporter.wait(timeout=20)
+        try:
+            exporter.wait(timeout=20)
+        except subprocess.TimeoutExpired:  # seen once, the disk busy: the scrape's numbers are what this test holds
+            exporter.kill()
+            exporter.wait(timeout=20)
     served = {r["metric"]["region"]: float(r["value"][1]) for r in result}
     expected = {s.labels["region"]: s.value for s in _scrape(incidents_db_path)["goodput_ratio"]}
     assert served == pytest.approx(expected, rel=1e-12)
