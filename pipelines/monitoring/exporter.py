@@ -8,6 +8,7 @@ workload class, so Prometheus re-aggregates any slice by dividing sums, never by
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -142,7 +143,8 @@ def serve(db: str | Path, host: str = "127.0.0.1", port: int = 9464) -> None:
         def log_message(self, format, *args):  # noqa: A002 - a scrape every 15 s would fill the terminal
             pass
 
-    signal.signal(signal.SIGTERM, _interrupt)
+    if threading.current_thread() is threading.main_thread():  # Python sets handlers from the main thread only
+        signal.signal(signal.SIGTERM, _interrupt)
     with make_server(host, port, make_wsgi_app(registry), handler_class=Quiet) as server:
         print(f"serving goodput metrics of {db} on http://{host}:{server.server_port}/metrics", flush=True)
         server.serve_forever()
