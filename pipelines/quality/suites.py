@@ -62,7 +62,6 @@ def _great_expectations():
     with main_with_a_file():
         import great_expectations
         import great_expectations.expectations
-        from great_expectations.data_context.types import base  # noqa: F401
     return great_expectations
 
 

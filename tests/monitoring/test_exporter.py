@@ -68,15 +68,8 @@ def test_a_missing_warehouse_reports_down_not_an_error(tmp_path):
 
 @needs_prometheus
 def test_prometheus_scraping_the_exporter_answers_goodput_per_region(incidents_db_path, tmp_path):
-    port = free_port()
-    exporter = subprocess.Popen(
-        [sys.executable, "-m", "pipelines.cli", "exporter", "--db", str(incidents_db_path), "--port", str(port)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    exporter, port = _start_exporter(incidents_db_path)
     try:
-        wait_for(f"http://127.0.0.1:{port}/metrics")
         config = (
             "global: {scrape_interval: 1s}\n"
             f"scrape_configs:\n  - job_name: goodput\n    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n"
@@ -89,6 +82,25 @@ def test_prometheus_scraping_the_exporter_answers_goodput_per_region(incidents_d
     served = {r["metric"]["region"]: float(r["value"][1]) for r in result}
     expected = {s.labels["region"]: s.value for s in _scrape(incidents_db_path)["goodput_ratio"]}
     assert served == pytest.approx(expected, rel=1e-12)
+
+
+def _start_exporter(db, **popen) -> tuple[subprocess.Popen, int]:
+    """`goodput exporter` on a free port, once it answers (its output is not read: no pipe to fill)."""
+    port = free_port()
+    exporter = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli", "exporter", "--db", str(db), "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        **popen,
+    )
+    try:
+        wait_for(f"http://127.0.0.1:{port}/metrics")
+    except BaseException:
+        exporter.kill()
+        exporter.wait()
+        raise
+    return exporter, port
 
 
 def _until_answered(url: str, promql: str, timeout_s: float = 60.0) -> list:
@@ -109,16 +121,8 @@ def test_sigterm_stops_the_exporter_even_where_its_parent_ignored_sigterm(incide
     # never stopped); the exporter's own handler ends it as Ctrl-C does, with status 0
     import signal
 
-    port = free_port()
-    exporter = subprocess.Popen(
-        [sys.executable, "-m", "pipelines.cli", "exporter", "--db", str(incidents_db_path), "--port", str(port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_IGN),
-    )
+    exporter, _ = _start_exporter(incidents_db_path, preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_IGN))
     try:
-        wait_for(f"http://127.0.0.1:{port}/metrics")
         exporter.terminate()
         assert exporter.wait(timeout=20) == 0
     finally:
