@@ -131,11 +131,16 @@ def explain(baseline: pl.DataFrame, current: pl.DataFrame, dimensions: tuple[str
     }
 
 
+# a family's change smaller than this (in log goodput) is rounding, not a loss: a family with no loss in either
+# window sums its reasons' shares to -1e-18 or so, which must not name it the largest fault while goodput rose
+NO_CHANGE = 1e-9
+
+
 def _largest_fault(families: dict[str, float], excess: dict[str, float]) -> dict | None:
     """The fault family that lost the most log goodput against the baseline; None when none lost any."""
     faults = [f for f in FAULT_FAMILIES if f in families]
     worst = min(faults, key=families.get, default=None)
-    if worst is None or families[worst] >= 0:
+    if worst is None or families[worst] > -NO_CHANGE:
         return None
     return {"family": worst, "change": families[worst], "excess_gpu_hours": excess[worst]}
 

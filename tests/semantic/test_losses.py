@@ -5,7 +5,7 @@ import polars as pl
 import pytest
 
 from pipelines.detect.signals import LOSS_FAMILIES
-from pipelines.explain.decompose import MEASURES, REASONS, explain
+from pipelines.explain.decompose import MEASURES, REASONS, _largest_fault, explain
 from pipelines.semantic.losses import FAULT_FAMILIES, family_of
 from pipelines.semantic.losses import REASONS as LOSS_REASONS
 
@@ -67,3 +67,12 @@ def test_a_slower_framework_is_not_hidden_by_fewer_idle_notebooks():
 def test_no_fault_family_lost_anything_names_none():
     tree = explain(_window(held_idle=10.0), _window(held_idle=20.0), dimensions=("region",))
     assert tree["largest_fault_family"] is None and tree["other_families"]["workload"] < 0
+
+
+def test_a_rounding_error_is_not_a_largest_fault():
+    """Seen on a window where goodput rose: network summed to -1.1e-18 with 4e-15 GPU-hours, and was named the
+    largest fault family; a real loss of one GPU-minute in 10,000 (-1e-4) still is."""
+    rounding = {"network": -1.1e-18, "hardware": 0.0, "scheduling": 0.024, "workload": -0.3}
+    assert _largest_fault(rounding, {f: 0.0 for f in rounding}) is None
+    real = rounding | {"data_io": -1e-4}
+    assert _largest_fault(real, {f: 1.0 for f in real})["family"] == "data_io"
