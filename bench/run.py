@@ -22,7 +22,7 @@ PANDAS_UP_TO_DAYS = 7  # the pandas script holds every GPU-minute in memory: a w
 # this machine: on 90 days it ran out of memory at 18.8 GiB unbounded, and bounded like the warehouse it had spilled
 # 27 GB in four minutes when it was stopped before the disk filled
 REFERENCE_UP_TO_DAYS = 30
-TICKS = 3
+TICKS = 3  # ticks in the median, after the first tick on the built warehouse (a figure of its own)
 TICK_STEPS_SHOWN = 6  # the tick's slowest steps, as figures of their own: what grows with history, by name
 MIB = 1024 * 1024
 
