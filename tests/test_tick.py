@@ -13,7 +13,6 @@ from pipelines.orchestration.tick import tick
 from pipelines.warehouse.publish import clone
 
 COMPARED = {
-    "intermediate.int_gpu_minutes__work": "minute_at",
     "marts.fct_goodput__gpu_minutes": "minute_at",
     "marts.fct_goodput__5min": "bucket_at",
     "marts.fct_scheduler__region_minutes": "minute_at",

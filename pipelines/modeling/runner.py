@@ -14,7 +14,7 @@ import sqlglot
 from sqlglot import exp
 
 from pipelines.contracts import SOURCES
-from pipelines.modeling.project import Model
+from pipelines.modeling.project import RETIRED_MODELS, Model
 from pipelines.modeling.restatement import LOST_ATTEMPTS_SQL, LOST_KEY, MAX_RESTATEMENT
 from pipelines.warehouse.connection import newest_load, schema_columns, table_columns, table_exists
 from pipelines.warehouse.parts import part_key_sql
@@ -84,6 +84,21 @@ def run_model(
         verb = f"create or replace table {target} as" if index == 0 else f"insert into {target}"
         con.execute(f"{verb} {model.sql}", bound or None)
     return con.execute(f"select count(*) from {target}").fetchall()[0][0]
+
+
+def drop_retired(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Drop the tables and views of retired models (see `RETIRED_MODELS`) that this warehouse still holds."""
+    dropped = []
+    for name in RETIRED_MODELS:
+        schema, table = name.split(".")
+        kind = con.execute(
+            "select any_value(table_type) from information_schema.tables where table_schema = ? and table_name = ?",
+            [schema, table],
+        ).fetchall()[0][0]
+        if kind is not None:
+            con.execute(f"drop {'view' if kind == 'VIEW' else 'table'} {exp.table_(table, db=schema).sql('duckdb')}")
+            dropped.append(name)
+    return dropped
 
 
 # A full build of a time-incremental model runs as consecutive windows, each one a tick could have run (so the rows

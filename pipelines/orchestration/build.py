@@ -23,7 +23,7 @@ from pipelines.modeling.assets import MODEL_ASSETS
 from pipelines.modeling.project import build_order as model_order
 from pipelines.modeling.project import load_project
 from pipelines.modeling.restatement import Restatement, restatement_window
-from pipelines.modeling.runner import run_model
+from pipelines.modeling.runner import drop_retired, run_model
 from pipelines.quality.checks import QUALITY_CHECKS
 from pipelines.reports.assets import REPORT_CHECKS
 from pipelines.reports.campaigns import register_new
@@ -140,6 +140,8 @@ def _build_locked(landing: Path, db, progress: bool, models: bool, window):
             lost_from=restated.lost_from.isoformat() if restated.lost_from else "",
         )
     if models:
+        with warehouse.connect() as con:
+            drop_retired(con)
         # one in-process run for every model: Dagster orders them by their parsed dependencies
         keys = [AssetKey(name.split(".")) for name in model_order(load_project())]
         with tqdm(total=1, desc=f"modelling {len(keys)} models", disable=not progress) as bar:
@@ -216,6 +218,7 @@ def update(
     new_since = loaded_since if loaded_after is None else min(loaded_since, loaded_after + timedelta(microseconds=1))
     with clock.step("restatement_window"):
         restated = restatement_window(con, window, new_since)
+    drop_retired(con)
     project = load_project()
     for name in model_order(project):
         with clock.step(name):

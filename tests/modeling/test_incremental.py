@@ -54,7 +54,6 @@ def test_the_big_facts_are_incremental():
     assert {
         "marts.fct_goodput__gpu_minutes",
         "staging.stg_gpu_telemetry__minutes",
-        "intermediate.int_gpu_minutes__work",
     } <= set(INCREMENTAL)
 
 

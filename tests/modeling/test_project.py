@@ -3,10 +3,18 @@
 import re
 from pathlib import Path
 
+import duckdb
 import pytest
 import sqlglot
 
-from pipelines.modeling.project import ALLOWED_READS, ModelError, load_project, table_references
+from pipelines.modeling.project import (
+    ALLOWED_READS,
+    RETIRED_MODELS,
+    ModelError,
+    load_project,
+    table_references,
+)
+from pipelines.modeling.runner import drop_retired
 
 
 def write(root: Path, layer: str, name: str, sql: str) -> Path:
@@ -164,3 +172,20 @@ def test_a_parse_is_kept_on_disk_and_a_changed_model_is_parsed_again(tmp_path, m
     with pytest.raises(ModelError, match="y.sql: SQL does not parse"):  # errors are never kept
         project.parse_model("select from where", Path("y.sql"))
     project._parse_cache.cache_clear()
+
+
+def test_a_retired_model_is_not_in_the_project():
+    assert not set(RETIRED_MODELS) & set(load_project())
+
+
+def test_a_build_drops_what_a_retired_model_left(tmp_path):
+    con = duckdb.connect(str(tmp_path / "old.duckdb"))
+    con.execute("create schema intermediate")
+    con.execute("create table intermediate.int_gpu_minutes__work as select 1 as x")
+    con.execute("create table intermediate.int_jobs__attempts as select 1 as x")  # a live model's table stays
+    assert drop_retired(con) == ["intermediate.int_gpu_minutes__work"]
+    con.execute("create view intermediate.int_gpu_minutes__work as select 1 as x")  # built as a view once
+    assert drop_retired(con) == ["intermediate.int_gpu_minutes__work"]
+    assert drop_retired(con) == []
+    left = con.execute("select table_name from information_schema.tables where table_schema = 'intermediate'")
+    assert left.fetchall() == [("int_jobs__attempts",)]

@@ -29,7 +29,6 @@ COMPARED = {
     "marts.fct_goodput__gpu_minutes": "minute_at",
     "marts.fct_goodput__5min": "bucket_at",
     "marts.fct_scheduler__region_minutes": "minute_at",
-    "intermediate.int_gpu_minutes__work": "minute_at",
 }
 
 
