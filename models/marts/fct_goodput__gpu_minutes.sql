@@ -18,9 +18,6 @@ maintenance as (
     select * from intermediate.int_nodes__maintenance_minutes
 ),
 
--- the work of every allocated GPU-minute: whether it was kept, how much of the reference speed it reached, and every
--- loss in GPU-minutes by reason (the reasons of a factor add up to that factor's loss); computed here, not in a
--- table of its own, because only this fact reads it (a table cost the 7-day build 10 s to write and publish)
 allocation as (
     select * from intermediate.int_gpu_minutes__allocation
     where minute_at >= $window_start and minute_at < $window_end
@@ -38,10 +35,6 @@ progress as (
     -- 0.68 s at 30 days (588k rows, growing with the history)
     select p.* from intermediate.int_jobs__attempt_progress as p
     semi join attempts as a on a.job_id = p.job_id and a.attempt = p.attempt
-),
-
-gpus as (
-    select distinct gpu_id, node_id from staging.stg_inventory__gpus
 ),
 
 runtime as (
@@ -62,136 +55,6 @@ runtime as (
 
 reference as (
     select * from intermediate.int_runtime__reference_step_times
-),
-
-joined as (
-    select
-        al.gpu_id,
-        al.minute_at,
-        al.job_id,
-        al.attempt,
-        a.team,
-        a.workload_class,
-        a.model_type,
-        a.framework_version,
-        a.failure_family,
-        a.reports_steps,
-        t.gpu_id is not null as has_telemetry,
-        coalesce(t.activity, 0) as activity,
-        coalesce(t.is_throttled, false) as is_throttled,
-        r.steps,
-        r.compute_s,
-        r.dataloader_wait_s,
-        r.grad_sync_s,
-        r.checkpoint_s,
-        ref.ref_step_s,
-        ref.ref_compute_s,
-        ref.ref_dataloader_s,
-        ref.ref_grad_sync_s,
-        ref.ref_checkpoint_s,
-        -- work after the last checkpoint of an attempt that did not complete is thrown away
-        coalesce(a.reports_steps and a.end_state <> 'completed'
-            and (p.last_checkpoint_at is null or al.minute_at > p.last_checkpoint_at), false) as is_lost,
-        coalesce(a.reports_steps and al.minute_of_attempt < 10
-            and (p.first_step_at is null or al.minute_at < p.first_step_at), false) as is_startup,
-        p.first_step_at is null as never_stepped,
-    from allocation as al
-    join gpus as g on g.gpu_id = al.gpu_id
-    join attempts as a on a.job_id = al.job_id and a.attempt = al.attempt
-    left join progress as p on p.job_id = al.job_id and p.attempt = al.attempt
-    left join telemetry as t on t.gpu_id = al.gpu_id and t.minute_at = al.minute_at
-    left join runtime as r
-        on r.job_id = al.job_id and r.attempt = al.attempt and r.node_id = g.node_id and r.minute_at = al.minute_at
-    left join reference as ref
-        on ref.model_type = a.model_type and ref.sku = a.sku and ref.gpus = a.gpus
-        and ref.hour_at = date_trunc('hour', al.minute_at)
-),
-
-retention as (
-    select
-        *,
-        case when is_lost or is_startup then 0.0 else 1.0 end as retained_gpu_min,
-        case when is_lost then 1.0 else 0.0 end as lost_after_checkpoint_gpu_min,
-        case when is_startup and not is_lost then 1.0 else 0.0 end as lost_startup_gpu_min,
-        -- the minute's speed against the reference: steps done times the reference step, over the minute
-        case
-            when not reports_steps then activity
-            when steps is null then 0.0
-            when ref_step_s is null then 1.0
-            else least(1.0, steps * ref_step_s / 60.0)
-        end as efficiency,
-        -- a checkpoint up to the cohort's reference is the job's own overhead (how often it writes one); only
-        -- the time past it is a slow write (storage); with no reference the whole checkpoint is overhead
-        coalesce(least(checkpoint_s, coalesce(ref_checkpoint_s, checkpoint_s)), 0) / 60.0 as raw_checkpoint_overhead,
-        coalesce(greatest(0, checkpoint_s - coalesce(ref_checkpoint_s, checkpoint_s)), 0) / 60.0 as raw_checkpoint,
-        coalesce(steps * greatest(0, dataloader_wait_s - ref_dataloader_s) / 60.0, 0) as raw_dataloader,
-        coalesce(steps * greatest(0, grad_sync_s - ref_grad_sync_s) / 60.0, 0) as raw_grad_sync,
-        coalesce(steps * greatest(0, compute_s - ref_compute_s) / 60.0, 0) as raw_compute,
-    from joined
-),
-
-scaled as (
-    select
-        *,
-        retained_gpu_min * efficiency as productive_gpu_min,
-        retained_gpu_min * (1 - efficiency) as step_loss,
-        -- the parts of a slow minute, scaled down when they explain more than was lost
-        case
-            when raw_checkpoint_overhead + raw_checkpoint + raw_dataloader + raw_grad_sync + raw_compute
-                > 1 - efficiency
-                then (1 - efficiency)
-                    / (raw_checkpoint_overhead + raw_checkpoint + raw_dataloader + raw_grad_sync + raw_compute)
-            else 1.0
-        end as part_scale,
-    from retention
-),
-
-parts as (
-    select
-        *,
-        reports_steps and steps is not null as has_steps,
-        retained_gpu_min * part_scale as weight,
-    from scaled
-),
-
-work as (
-    select
-        gpu_id,
-        minute_at,
-        job_id,
-        attempt,
-        team,
-        workload_class,
-        model_type,
-        framework_version,
-        reports_steps,
-        is_throttled,
-        retained_gpu_min,
-        productive_gpu_min,
-        lost_after_checkpoint_gpu_min,
-        -- the failure that threw the minute's work away; none on a minute that kept it (the family is known only
-        -- when the attempt ends: on a kept minute it would change, after the fact, rows that no tick restates)
-        case when lost_after_checkpoint_gpu_min > 0 then failure_family end as failure_family,
-        lost_startup_gpu_min,
-        case when has_steps then weight * raw_checkpoint_overhead else 0 end as loss_checkpoint_overhead_gpu_min,
-        case when has_steps then weight * raw_checkpoint else 0 end as loss_checkpoint_gpu_min,
-        case when has_steps then weight * raw_dataloader else 0 end as loss_dataloader_gpu_min,
-        case when has_steps then weight * raw_grad_sync else 0 end as loss_grad_sync_gpu_min,
-        case when has_steps and is_throttled then weight * raw_compute else 0 end as loss_compute_throttled_gpu_min,
-        case when has_steps and not is_throttled then weight * raw_compute else 0 end as loss_compute_slow_gpu_min,
-        case
-            when has_steps
-                then step_loss
-                    - weight * (raw_checkpoint_overhead + raw_checkpoint + raw_dataloader + raw_grad_sync + raw_compute)
-            else 0
-        end as loss_other_gpu_min,
-        case when not reports_steps and has_telemetry then step_loss else 0 end as loss_held_idle_gpu_min,
-        case when not reports_steps and not has_telemetry then step_loss else 0 end as loss_telemetry_gap_gpu_min,
-        case when reports_steps and steps is null and never_stepped then step_loss else 0 end
-            as loss_no_progress_gpu_min,
-        case when reports_steps and steps is null and not never_stepped then step_loss else 0 end
-            as loss_stalled_gpu_min,
-    from parts
 ),
 
 demand as (
@@ -225,30 +88,138 @@ spine as (
     cross join data_span as d
 ),
 
-states as (
+held as (
+    -- the attempt that held each allocated minute, with its progress
     select
-        s.*,
+        al.gpu_id,
+        al.minute_at,
+        al.job_id,
+        al.minute_of_attempt,
+        a.attempt,
+        a.team,
+        a.workload_class,
+        a.model_type,
+        a.framework_version,
+        a.failure_family,
+        a.reports_steps,
+        a.end_state,
+        a.sku,
+        a.gpus,
+        p.first_step_at,
+        p.last_checkpoint_at,
+    from allocation as al
+    join attempts as a on a.job_id = al.job_id and a.attempt = al.attempt
+    left join progress as p on p.job_id = al.job_id and p.attempt = al.attempt
+),
+
+-- every paid minute with what its GPU and node reported and the attempt that held it: one join per source on the
+-- spine (the allocated minutes' work read the GPU telemetry in a join of its own before, 0.7 s a day of the build)
+joined as (
+    select
+        s.gpu_id,
+        s.minute_at,
+        s.node_id,
+        s.region,
+        s.sku,
         m.node_id is not null as is_maintenance,
         -- a fault, a node down, or a thermal drain: a throttled GPU no job holds is kept out of the schedule
         coalesce(t.is_fault, false) or coalesce(n.health = 'down', false)
-            or (coalesce(t.is_throttled, false) and w.job_id is null) as is_fault,
+            or (coalesce(t.is_throttled, false) and h.job_id is null) as is_fault,
         -- no telemetry from the GPU and no job on it: whether it was idle, busy or down is unknown, so the minute
         -- is a data gap (its own availability loss), never read as a healthy idle GPU
-        t.gpu_id is null and w.job_id is null as is_unobserved,
+        t.gpu_id is null and h.job_id is null as is_unobserved,
         n.driver_version,
-        w.job_id is not null as is_allocated,
-        w.* exclude (gpu_id, minute_at),
+        h.job_id is not null as is_allocated,
+        h.job_id,
+        h.team,
+        h.workload_class,
+        h.model_type,
+        h.framework_version,
+        h.failure_family,
+        h.reports_steps,
+        t.gpu_id is not null as has_telemetry,
+        coalesce(t.activity, 0) as activity,
+        coalesce(t.is_throttled, false) as is_throttled,
+        r.steps,
+        r.compute_s,
+        r.dataloader_wait_s,
+        r.grad_sync_s,
+        r.checkpoint_s,
+        ref.ref_step_s,
+        ref.ref_compute_s,
+        ref.ref_dataloader_s,
+        ref.ref_grad_sync_s,
+        ref.ref_checkpoint_s,
+        -- work after the last checkpoint of an attempt that did not complete is thrown away
+        coalesce(h.reports_steps and h.end_state <> 'completed'
+            and (h.last_checkpoint_at is null or s.minute_at > h.last_checkpoint_at), false) as is_lost,
+        coalesce(h.reports_steps and h.minute_of_attempt < 10
+            and (h.first_step_at is null or s.minute_at < h.first_step_at), false) as is_startup,
+        h.first_step_at is null as never_stepped,
     from spine as s
     left join telemetry as t on t.gpu_id = s.gpu_id and t.minute_at = s.minute_at
     left join node_minutes as n on n.node_id = s.node_id and n.minute_at = s.minute_at
     left join maintenance as m on m.node_id = s.node_id and m.minute_at = s.minute_at
-    left join work as w on w.gpu_id = s.gpu_id and w.minute_at = s.minute_at
+    left join held as h on h.gpu_id = s.gpu_id and h.minute_at = s.minute_at
+    left join runtime as r
+        on r.job_id = h.job_id and r.attempt = h.attempt and r.node_id = s.node_id and r.minute_at = s.minute_at
+    left join reference as ref
+        on ref.model_type = h.model_type and ref.sku = h.sku and ref.gpus = h.gpus
+        and ref.hour_at = date_trunc('hour', s.minute_at)
 ),
 
 weighted as (
     -- 1 for a healthy GPU-minute, 0 otherwise: every measure after availability is counted on healthy time only
     select *, case when is_maintenance or is_fault or is_unobserved then 0.0 else 1.0 end as healthy_weight,
-    from states
+    from joined
+),
+
+retention as (
+    -- an allocated minute's work: whether it was kept, and its speed against the reference (nothing on a free GPU)
+    select
+        *,
+        case when not is_allocated or is_lost or is_startup then 0.0 else 1.0 end as retained_gpu_min,
+        case when is_lost then 1.0 else 0.0 end as lost_after_checkpoint_gpu_min,
+        case when is_startup and not is_lost then 1.0 else 0.0 end as lost_startup_gpu_min,
+        -- the minute's speed against the reference: steps done times the reference step, over the minute
+        case
+            when not reports_steps then activity
+            when steps is null then 0.0
+            when ref_step_s is null then 1.0
+            else least(1.0, steps * ref_step_s / 60.0)
+        end as efficiency,
+        -- a checkpoint up to the cohort's reference is the job's own overhead (how often it writes one); only
+        -- the time past it is a slow write (storage); with no reference the whole checkpoint is overhead
+        coalesce(least(checkpoint_s, coalesce(ref_checkpoint_s, checkpoint_s)), 0) / 60.0 as raw_checkpoint_overhead,
+        coalesce(greatest(0, checkpoint_s - coalesce(ref_checkpoint_s, checkpoint_s)), 0) / 60.0 as raw_checkpoint,
+        coalesce(steps * greatest(0, dataloader_wait_s - ref_dataloader_s) / 60.0, 0) as raw_dataloader,
+        coalesce(steps * greatest(0, grad_sync_s - ref_grad_sync_s) / 60.0, 0) as raw_grad_sync,
+        coalesce(steps * greatest(0, compute_s - ref_compute_s) / 60.0, 0) as raw_compute,
+    from weighted
+),
+
+scaled as (
+    select
+        *,
+        retained_gpu_min * efficiency as productive_gpu_min,
+        retained_gpu_min * (1 - efficiency) as step_loss,
+        -- the parts of a slow minute, scaled down when they explain more than was lost
+        case
+            when raw_checkpoint_overhead + raw_checkpoint + raw_dataloader + raw_grad_sync + raw_compute
+                > 1 - efficiency
+                then (1 - efficiency)
+                    / (raw_checkpoint_overhead + raw_checkpoint + raw_dataloader + raw_grad_sync + raw_compute)
+            else 1.0
+        end as part_scale,
+    from retention
+),
+
+parts as (
+    select
+        *,
+        reports_steps and steps is not null as has_steps,
+        retained_gpu_min * part_scale as weight,
+    from scaled
 ),
 
 idle as (
@@ -274,10 +245,8 @@ final as (
         1.0 as paid_gpu_min,
         s.healthy_weight as healthy_gpu_min,
         case when s.is_allocated then s.healthy_weight else 0.0 end as allocated_gpu_min,
-        s.healthy_weight * coalesce(s.retained_gpu_min, 0)
-            as retained_gpu_min,
-        s.healthy_weight * coalesce(s.productive_gpu_min, 0)
-            as productive_gpu_min,
+        s.healthy_weight * s.retained_gpu_min as retained_gpu_min,
+        s.healthy_weight * s.productive_gpu_min as productive_gpu_min,
         -- availability: planned maintenance, then hardware faults and thermal drains, then GPUs nobody saw
         case when s.is_maintenance then 1.0 else 0.0 end as loss_maintenance_gpu_min,
         case when s.is_fault and not s.is_maintenance then 1.0 else 0.0 end as loss_gpu_fault_gpu_min,
@@ -289,35 +258,42 @@ final as (
         case when s.healthy_weight = 1 and not s.is_allocated
             then 1.0 - least(1.0, coalesce(d.pending_gpus, 0) / i.idle_gpus) else 0.0 end as loss_no_demand_gpu_min,
         -- retention: work thrown away after the last checkpoint, by the family of the failure, and start-up
-        s.healthy_weight * coalesce(s.lost_after_checkpoint_gpu_min, 0)
-            as loss_after_checkpoint_gpu_min,
-        coalesce(s.failure_family, 'none') as failure_family,
-        s.healthy_weight * coalesce(s.lost_startup_gpu_min, 0)
-            as loss_startup_gpu_min,
-        -- step efficiency: where the reference speed was lost
-        s.healthy_weight * coalesce(s.loss_checkpoint_overhead_gpu_min, 0)
+        s.healthy_weight * s.lost_after_checkpoint_gpu_min as loss_after_checkpoint_gpu_min,
+        -- the failure that threw the minute's work away; none on a minute that kept it (the family is known only
+        -- when the attempt ends: on a kept minute it would change, after the fact, rows that no tick restates)
+        coalesce(case when s.lost_after_checkpoint_gpu_min > 0 then s.failure_family end, 'none') as failure_family,
+        s.healthy_weight * s.lost_startup_gpu_min as loss_startup_gpu_min,
+        -- step efficiency: where the reference speed was lost (the reasons of a slow minute add up to its loss)
+        s.healthy_weight * case when s.has_steps then s.weight * s.raw_checkpoint_overhead else 0 end
             as loss_checkpoint_overhead_gpu_min,
-        s.healthy_weight * coalesce(s.loss_checkpoint_gpu_min, 0)
+        s.healthy_weight * case when s.has_steps then s.weight * s.raw_checkpoint else 0 end
             as loss_checkpoint_gpu_min,
-        s.healthy_weight * coalesce(s.loss_dataloader_gpu_min, 0)
+        s.healthy_weight * case when s.has_steps then s.weight * s.raw_dataloader else 0 end
             as loss_dataloader_gpu_min,
-        s.healthy_weight * coalesce(s.loss_grad_sync_gpu_min, 0)
+        s.healthy_weight * case when s.has_steps then s.weight * s.raw_grad_sync else 0 end
             as loss_grad_sync_gpu_min,
-        s.healthy_weight * coalesce(s.loss_compute_throttled_gpu_min, 0)
+        s.healthy_weight * case when s.has_steps and s.is_throttled then s.weight * s.raw_compute else 0 end
             as loss_compute_throttled_gpu_min,
-        s.healthy_weight * coalesce(s.loss_compute_slow_gpu_min, 0)
+        s.healthy_weight * case when s.has_steps and not s.is_throttled then s.weight * s.raw_compute else 0 end
             as loss_compute_slow_gpu_min,
-        s.healthy_weight * coalesce(s.loss_other_gpu_min, 0)
-            as loss_other_gpu_min,
-        s.healthy_weight * coalesce(s.loss_held_idle_gpu_min, 0)
+        s.healthy_weight * case
+            when s.has_steps
+                then s.step_loss - s.weight * (
+                    s.raw_checkpoint_overhead + s.raw_checkpoint + s.raw_dataloader + s.raw_grad_sync + s.raw_compute
+                )
+            else 0
+        end as loss_other_gpu_min,
+        -- a job that reports no steps is judged by how busy its GPUs were (idle ones were held idle)
+        s.healthy_weight * case when not s.reports_steps and s.has_telemetry then s.step_loss else 0 end
             as loss_held_idle_gpu_min,
-        s.healthy_weight * coalesce(s.loss_telemetry_gap_gpu_min, 0)
+        s.healthy_weight * case when not s.reports_steps and not s.has_telemetry then s.step_loss else 0 end
             as loss_telemetry_gap_gpu_min,
-        s.healthy_weight * coalesce(s.loss_no_progress_gpu_min, 0)
+        s.healthy_weight * case when s.reports_steps and s.steps is null and s.never_stepped then s.step_loss else 0 end
             as loss_no_progress_gpu_min,
-        s.healthy_weight * coalesce(s.loss_stalled_gpu_min, 0)
+        s.healthy_weight
+            * case when s.reports_steps and s.steps is null and not s.never_stepped then s.step_loss else 0 end
             as loss_stalled_gpu_min,
-    from weighted as s
+    from parts as s
     left join idle as i on i.region = s.region and i.minute_at = s.minute_at
     left join demand as d on d.region = s.region and d.minute_at = s.minute_at
 )
