@@ -33,6 +33,7 @@ LAYERS = ("staging", "intermediate", "marts")
 RETIRED_MODELS = {
     "intermediate.int_gpu_minutes__work": "computed inside marts.fct_goodput__gpu_minutes, its only reader",
 }
+
 # which schemas each layer may read: only staging reads raw, and no edge goes back up
 ALLOWED_READS = {
     "staging": {"raw"},

@@ -20,10 +20,11 @@ from pipelines.contracts import SOURCES
 from pipelines.ingest.load import QUARANTINE, ensure_raw_schema
 from pipelines.modeling.project import build_order, load_project
 from pipelines.modeling.restatement import restatement_window
+from pipelines.modeling.runner import drop_retired
 from pipelines.orchestration.build import SourceLoad, _clock, data_end_sql, load_all
 from pipelines.spark.dialect import to_spark
 from pipelines.spark.duckdb_face import publish_face
-from pipelines.spark.folder import SparkFolder, recover, replace_folder
+from pipelines.spark.folder import SparkFolder, drop_retired_folders, recover, replace_folder
 from pipelines.spark.runner import register_table, register_view, run_model
 from pipelines.spark.session import SESSION_MASTER, spark_session
 from pipelines.warehouse import writer_lock
@@ -77,12 +78,14 @@ def _run(folder: SparkFolder, landing: Path, master: str, progress: bool, tick: 
     started = time.perf_counter()
     folder.root.mkdir(parents=True, exist_ok=True)
     recover(folder.root)
+    drop_retired_folders(folder)
     state = folder.state()
     exported = _time(state.get("exported_through"))
     before = _time(state.get("data_end")) if tick else None
     loaded_since = _clock()
     with connect(folder.ledger.work) as con:
         ensure_raw_schema(con)
+        drop_retired(con)  # the ledger's views over the folders just removed
         loads = load_all(con, landing, loaded_since)
         seconds["contracts"] = time.perf_counter() - started
         through = _export_raw(con, folder, exported if before is not None else None)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from pipelines.modeling.project import RETIRED_MODELS
 from pipelines.warehouse import Layout
 
 DAY_COLUMN = "_day"
@@ -117,6 +118,17 @@ def recover(root: Path) -> None:
         else:
             aside.rename(original)
     shutil.rmtree(root / "_staging", ignore_errors=True)
+
+
+def drop_retired_folders(folder: SparkFolder) -> list[str]:
+    """Remove the table folders of retired models (see `RETIRED_MODELS`) that a folder built before still holds:
+    nothing would write them again, and a reader's catalogue would list them."""
+    dropped = []
+    for name in RETIRED_MODELS:
+        if folder.table(name).is_dir():
+            shutil.rmtree(folder.table(name))
+            dropped.append(name)
+    return dropped
 
 
 def days(target: Path) -> list[str]:

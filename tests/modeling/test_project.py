@@ -15,6 +15,7 @@ from pipelines.modeling.project import (
     table_references,
 )
 from pipelines.modeling.runner import drop_retired
+from pipelines.spark.folder import SparkFolder, drop_retired_folders
 
 
 def write(root: Path, layer: str, name: str, sql: str) -> Path:
@@ -189,3 +190,13 @@ def test_a_build_drops_what_a_retired_model_left(tmp_path):
     assert drop_retired(con) == []
     left = con.execute("select table_name from information_schema.tables where table_schema = 'intermediate'")
     assert left.fetchall() == [("int_jobs__attempts",)]
+
+
+def test_a_spark_build_drops_the_folders_a_retired_model_left(tmp_path):
+    folder = SparkFolder.of(tmp_path)
+    for name in ("intermediate.int_gpu_minutes__work", "intermediate.int_jobs__attempts"):
+        (folder.table(name) / "day=2026-03-02").mkdir(parents=True)
+        (folder.table(name) / "day=2026-03-02" / "part-0.parquet").write_bytes(b"")
+    assert drop_retired_folders(folder) == ["intermediate.int_gpu_minutes__work"]
+    assert drop_retired_folders(folder) == []
+    assert folder.tables() == ["intermediate.int_jobs__attempts"]
