@@ -137,9 +137,9 @@ def _model_figures(landing: Path, work: Path, days: int, repeat: int, spark: boo
 
 def _tick_figures(landing: Path, work: Path, db: Path, days: int) -> list[Figure]:
     """Live ticks, each on five new minutes; their slowest steps by name, publication among them. The first tick
-    after the build is a figure of its own, out of the median: it reads a file the build has just written, which
-    the page cache does not hold at 90 days (5.72 s there on ten new minutes, then 3.90, 3.71 and 3.96 s on five),
-    and a service pays that once; with it among three, the median was whichever of the other two ran slower."""
+    after the build is a figure of its own, out of the median: a service pays it once, it tends to run slower (at 90
+    days 5.72 s by hand on older code; in the bench 4.31 s, then 4.40, 3.52 and 3.43 s; why, unmeasured), and with
+    it among three the median was whichever of the other two ran slower."""
     first, ticks, steps = None, [], []
     for number in range(TICKS + 1):
         start, end = workloads.add_tick(landing, number)

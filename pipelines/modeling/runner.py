@@ -52,10 +52,7 @@ def run_model(
     params = dict(zip(("window_start", "window_end"), window or FULL_WINDOW, strict=True))
     params = {k: v for k, v in params.items() if k in model.params}
     target = exp.to_table(model.table).sql("duckdb")
-    kind = con.execute(
-        "select any_value(table_type) from information_schema.tables where table_schema = ? and table_name = ?",
-        [model.layer, model.name],
-    ).fetchall()[0][0]
+    kind = relation_kind(con, model.layer, model.name)
     if model.materialized == "view":
         if kind == "BASE TABLE":  # built as a table before
             con.execute(f"drop table {target}")
@@ -86,15 +83,20 @@ def run_model(
     return con.execute(f"select count(*) from {target}").fetchall()[0][0]
 
 
+def relation_kind(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> str | None:
+    """'BASE TABLE', 'VIEW', or None when the warehouse has no such relation."""
+    return con.execute(
+        "select any_value(table_type) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchall()[0][0]
+
+
 def drop_retired(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Drop the tables and views of retired models (see `RETIRED_MODELS`) that this warehouse still holds."""
     dropped = []
     for name in RETIRED_MODELS:
         schema, table = name.split(".")
-        kind = con.execute(
-            "select any_value(table_type) from information_schema.tables where table_schema = ? and table_name = ?",
-            [schema, table],
-        ).fetchall()[0][0]
+        kind = relation_kind(con, schema, table)
         if kind is not None:
             con.execute(f"drop {'view' if kind == 'VIEW' else 'table'} {exp.table_(table, db=schema).sql('duckdb')}")
             dropped.append(name)
