@@ -39,6 +39,7 @@ class Attempt:
     sku: int
     saved: float  # work minutes checkpointed before this attempt
     overhead: int  # restart minutes before steps resume
+    previous: int = -1  # the attempt this one resumes (its index), -1 for a job's first
     end: int = -1
     state: int = RUNNING
     exit_code: int | None = None
@@ -48,7 +49,7 @@ class Attempt:
 
 
 class AttemptPlanner:
-    def __init__(self, cols: dict[str, list], fx: Effects, speed: np.ndarray, framework_of: list[str], rng):
+    def __init__(self, cols: dict[str, dict], fx: Effects, speed: np.ndarray, framework_of: dict[int, str], rng):
         self.cols, self.fx, self.speed, self.framework_of, self.rng = cols, fx, speed, framework_of, rng
         self.T = fx.minutes
         self.slowed_cum = np.concatenate([[0], np.cumsum(fx.slowed_minutes())])

@@ -1,7 +1,6 @@
-"""Everything one simulation run has decided, as arrays the per-day writers slice from.
-
-The scheduler decides every attempt up front (fast, event by event); telemetry and runtime metrics are then drawn
-day by day from these arrays, so memory stays bounded by one day of output.
+"""One simulated day as the writers see it: the jobs still in flight, the attempts that can touch the day and the
+day's scheduler events, as arrays numbered from 0 (a job's number less the first kept job's, an attempt's position
+in the day's list), so memory follows the day and the jobs in flight, not the history.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from pipelines.simulate.attempts import step_parts
+from pipelines.simulate.attempts import Attempt, step_parts
 from pipelines.simulate.changes import ChangeLog
 from pipelines.simulate.fleet import Fleet
 from pipelines.simulate.incidents import Effects
@@ -29,12 +28,15 @@ class SimContext:
     start_minute: int  # the scenario's first minute
     days: int
     fleet: Fleet
-    jobs: Jobs
+    jobs: Jobs  # the jobs kept in flight, from job number `job_base` on
     job_ids: np.ndarray
     framework_of: np.ndarray
+    alive: np.ndarray  # per job: written (a warm-up job that is over before the scenario starts is not)
     fx: Effects
     changes: ChangeLog
-    schedule: Schedule
+    schedule: Schedule  # the day's attempts and events, numbered within the day
+    a_index: np.ndarray  # per attempt: its number in the whole run (the runtime writer's counters follow it)
+    a_previous: np.ndarray  # per attempt: the run-wide number of the attempt it resumes, -1 for a first attempt
     # per attempt
     a_job: np.ndarray
     a_attempt: np.ndarray
@@ -74,12 +76,12 @@ class SimContext:
         return self.origin + timedelta(minutes=int(minute))
 
 
-def attempt_arrays(fleet: Fleet, jobs: Jobs, fx: Effects, framework_of: list[str], schedule: Schedule) -> dict:
-    """Column arrays of every attempt, with the healthy step time each would have."""
-    attempts = schedule.attempts
+def attempt_arrays(fleet: Fleet, jobs: Jobs, job_base: int, fx: Effects, framework_of: np.ndarray,
+                   attempts: list[Attempt]) -> dict:  # fmt: skip
+    """Column arrays of the day's attempts (jobs numbered from `job_base`), with the healthy step time of each."""
     speed = fleet.sku_array("speed")
     n = len(attempts)
-    a_job = np.fromiter((a.job for a in attempts), np.int64, n)
+    a_job = np.fromiter((a.job for a in attempts), np.int64, n) - job_base
     node_counts = np.fromiter((len(a.nodes) for a in attempts), np.int64, n)
     gpu_counts = np.fromiter((len(a.gpus) for a in attempts), np.int64, n)
     a_sku = np.fromiter((a.sku for a in attempts), np.int64, n)
@@ -97,6 +99,7 @@ def attempt_arrays(fleet: Fleet, jobs: Jobs, fx: Effects, framework_of: list[str
     return {
         "a_job": a_job,
         "a_attempt": np.fromiter((a.attempt for a in attempts), np.int64, n),
+        "a_previous": np.fromiter((a.previous for a in attempts), np.int64, n),
         "a_start": np.fromiter((a.start for a in attempts), np.int64, n),
         "a_end": np.fromiter((a.end for a in attempts), np.int64, n),
         "a_state": np.fromiter((a.state for a in attempts), np.int64, n),

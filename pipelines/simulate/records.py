@@ -25,8 +25,8 @@ ANNOUNCE_LEAD = timedelta(days=3)
 
 
 class RecordWriter:
-    """Slices the run's events and jobs by day; what happened before the scenario start but still matters (jobs
-    running at the start, their history) is written with the first day."""
+    """Writes one day's events and jobs in a stable order; what happened before the scenario start but still
+    matters (jobs running or waiting at the start, their history) is written with the first day."""
 
     def __init__(self, ctx: SimContext):
         self.ctx = ctx
@@ -35,11 +35,7 @@ class RecordWriter:
         self.order = np.lexsort((events.column("attempt"), job, time_s))  # what is written, in which order
         self.ev_time = time_s[self.order]
         self.ev_job = job[self.order]
-        start_s = ctx.start_minute * 60
-        alive = np.zeros(len(ctx.jobs), bool)
-        alive[self.ev_job[self.ev_time >= start_s]] = True
-        alive[ctx.a_job[ctx.a_end > ctx.start_minute]] = True
-        self.alive = alive
+        self.alive = ctx.alive
 
     def _day_window(self, day: int) -> tuple[int, int]:
         first, last = self.ctx.day_minutes(day)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import UTC
 from pathlib import Path
 
 import numpy as np
@@ -13,20 +13,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from pipelines.simulate.changes import ChangeLog, add_benign_changes, framework_versions
-from pipelines.simulate.context import SimContext, attempt_arrays
-from pipelines.simulate.fleet import build_fleet
-from pipelines.simulate.incidents import build_effects
 from pipelines.simulate.records import RecordWriter
 from pipelines.simulate.runtime import RuntimeWriter
 from pipelines.simulate.scenario import Scenario
-from pipelines.simulate.scheduler import Scheduler
+from pipelines.simulate.stream import DayStream
 from pipelines.simulate.telemetry import allocation, gpu_day, network_day, node_day
-from pipelines.simulate.workload import TEAMS, Jobs, dummy_jobs, generate_jobs
 
-WARMUP_DAYS = 2
 TRUTH_DIR = "_truth"
-FIRST_JOB_ID = 4_000_000
 
 
 @dataclass
@@ -37,64 +30,19 @@ class SimulationSummary:
     incidents: int
 
 
-def plan(scenario: Scenario, progress: bool = False) -> tuple[SimContext, list[dict]]:
-    """Decide everything (fleet, changes, incidents, jobs, schedule) before any day is written."""
-    origin = scenario.start - timedelta(days=WARMUP_DAYS)
-    minutes = (WARMUP_DAYS + scenario.days) * 1440
-    seed = scenario.seed
-    fleet = build_fleet(scenario.fleet)
-    changes = ChangeLog(fleet, list(TEAMS), origin)
-    add_benign_changes(changes, minutes, np.random.default_rng([seed, 1]))
-    fx, truth = build_effects(scenario, fleet, changes, origin, minutes, np.random.default_rng([seed, 2]))
-    rng_jobs = np.random.default_rng([seed, 3])
-    parts = [generate_jobs(fleet, origin.weekday(), WARMUP_DAYS + scenario.days, rng_jobs)]
-    parts += [dummy_jobs(fleet, t0, t1, team, gpus, rng_jobs) for t0, t1, team, gpus in fx.dummy]
-    jobs = Jobs.concat(parts)
-    jobs = jobs.take(np.argsort(jobs.submit_s, kind="stable"))
-    framework_of = framework_versions(changes, jobs.team, jobs.submit_s // 60)
-    schedule = Scheduler(jobs, fleet, fx, framework_of.tolist(), np.random.default_rng([seed, 4])).run(progress)
-    ctx = SimContext(
-        seed=seed,
-        origin=origin,
-        start_minute=WARMUP_DAYS * 1440,
-        days=scenario.days,
-        fleet=fleet,
-        jobs=jobs,
-        job_ids=np.char.mod("%d", np.arange(len(jobs)) + FIRST_JOB_ID).astype(object),
-        framework_of=framework_of,
-        fx=fx,
-        changes=changes,
-        schedule=schedule,
-        **attempt_arrays(fleet, jobs, fx, framework_of.tolist(), schedule),
-    )
-    _name_gaming_jobs(ctx, truth)
-    return ctx, truth
-
-
-def _name_gaming_jobs(ctx: SimContext, truth: list[dict]) -> None:
-    """A dummy-workload incident's truth lists its jobs, so anti-gaming checks can be scored job by job."""
-    jobs = ctx.jobs
-    for incident in truth:
-        if incident["kind"] != "dummy_workload":
-            continue
-        start = (incident["start_at"] - ctx.origin).total_seconds()
-        end = (incident["end_at"] - ctx.origin).total_seconds()
-        team = TEAMS.index(incident["scope"]["team"])
-        chosen = jobs.is_dummy & (jobs.team == team) & (jobs.submit_s >= start) & (jobs.submit_s < end)
-        incident["job_ids"] = ctx.job_ids[chosen].tolist()
-
-
 def simulate(scenario: Scenario, out: str | Path, progress: bool = True) -> SimulationSummary:
     out = Path(out)
-    ctx, truth = plan(scenario, progress)
-    records, runtime = RecordWriter(ctx), RuntimeWriter(ctx)
+    stream = DayStream(scenario)
+    runtime = RuntimeWriter()
     rows: dict[str, int] = {}
-    for day in tqdm(range(scenario.days), desc="writing days", unit="day", disable=not progress):
+    for day in tqdm(range(scenario.days), desc="simulating days", unit="day", disable=not progress):
+        ctx = stream.day(day)
+        records = RecordWriter(ctx)
         date = ctx.day_date(day)
         first, last = ctx.day_minutes(day)
         rng = np.random.default_rng([scenario.seed, 100, day])
         alloc = allocation(ctx, first, last)
-        runtime_minutes, step_log = runtime.day(day)
+        runtime_minutes, step_log = runtime.day(ctx, day)
         tables = {
             "inventory": ctx.fleet.inventory(date),
             "gpu_telemetry": gpu_day(ctx, day, alloc, rng),
@@ -108,12 +56,14 @@ def simulate(scenario: Scenario, out: str | Path, progress: bool = True) -> Simu
             "change_events": records.change_events(day),
         }
         if day == 0:
-            tables["maintenance_windows"] = records.maintenance_windows(truth)
+            tables["maintenance_windows"] = records.maintenance_windows(stream.truth)
         for source, table in tables.items():
             write_partition(out, source, date.isoformat(), table)
             rows[source] = rows.get(source, 0) + table.num_rows
-    write_truth(out, truth)
-    return SimulationSummary(out, rows, int((ctx.jobs.submit_s >= ctx.start_minute * 60).sum()), len(truth))
+        del ctx, records, alloc, tables
+        runtime.keep_only(stream.forget(day))
+    write_truth(out, stream.truth)
+    return SimulationSummary(out, rows, stream.scenario_jobs, len(stream.truth))
 
 
 def write_partition(out: Path, source: str, date: str, table: pa.Table) -> Path:

@@ -18,36 +18,58 @@ from pipelines.simulate.workload import MODELS
 
 
 class RuntimeWriter:
-    """Keeps each attempt's step counter across days, so `step` keeps counting where yesterday stopped."""
+    """Keeps each attempt's step counter across days, so `step` keeps counting where yesterday stopped; the
+    counters are kept by run-wide attempt number, only for attempts a later day can still read."""
 
-    def __init__(self, ctx: SimContext):
-        self.ctx = ctx
-        healthy = ctx.a_comp + ctx.a_dl + ctx.a_sync
-        saved = np.array([a.saved for a in ctx.schedule.attempts])
-        self.steps_done = np.where(healthy > 0, np.floor(saved * 60 / np.where(healthy > 0, healthy, 1)), 0.0)
-        self.checkpoint_step = np.zeros(len(saved))  # the counter at each attempt's latest checkpoint
-        index = {(j, k): i for i, (j, k) in enumerate(zip(ctx.a_job.tolist(), ctx.a_attempt.tolist(), strict=True))}
-        self.previous = np.array(
-            [index.get((j, k - 1), -1) for j, k in zip(ctx.a_job.tolist(), ctx.a_attempt.tolist(), strict=True)]
-        )
+    def __init__(self) -> None:
+        self._steps: dict[int, float] = {}
+        self._checkpoints: dict[int, float] = {}  # the counter at each attempt's latest checkpoint
 
-    def day(self, day: int) -> tuple[pa.Table, pa.Table]:
+    def day(self, ctx: SimContext, day: int) -> tuple[pa.Table, pa.Table]:
         """The runtime minutes and the step log. Attempt by attempt number, so a resumed attempt counts on from its
         predecessor's last checkpoint."""
-        ctx = self.ctx
+        self.ctx = ctx
+        self._load(ctx)
         first, last = ctx.day_minutes(day)
         sel = ctx.overlapping(first, last)
         sel = sel[ctx.a_paced[sel]]
+        local = {g: i for i, g in enumerate(ctx.a_index.tolist())}
         tables = []
         for number in np.unique(ctx.a_attempt[sel]).tolist():
             batch = sel[ctx.a_attempt[sel] == number]
-            resumed = batch[(ctx.a_start[batch] >= first) & (self.previous[batch] >= 0)]
-            self.steps_done[resumed] = self.checkpoint_step[self.previous[resumed]]
+            resumed = batch[(ctx.a_start[batch] >= first) & (ctx.a_previous[batch] >= 0)]
+            for i in resumed.tolist():
+                previous = int(ctx.a_previous[i])
+                here = local.get(previous)
+                self.steps_done[i] = (
+                    self.checkpoint_step[here] if here is not None else self._checkpoints.get(previous, 0.0)
+                )
             self.checkpoint_step[resumed] = self.steps_done[resumed]  # until it writes a checkpoint of its own
             tables.append(self._rows(batch, first, last))
+        self._store(ctx)
         if not tables:
             return JOB_RUNTIME_METRICS.arrow_schema().empty_table(), JOB_STEP_TIMES.arrow_schema().empty_table()
         return pa.concat_tables([t for t, _ in tables]), pa.concat_tables([s for _, s in tables])
+
+    def _load(self, ctx: SimContext) -> None:
+        """The day's counters: carried over, or (an attempt not seen yet) the steps its saved work stands for."""
+        healthy = ctx.a_comp + ctx.a_dl + ctx.a_sync
+        saved = np.array([a.saved for a in ctx.schedule.attempts], np.float64)
+        fresh = np.where(healthy > 0, np.floor(saved * 60 / np.where(healthy > 0, healthy, 1)), 0.0)
+        numbers = ctx.a_index.tolist()
+        self.steps_done = np.array([self._steps.get(g, f) for g, f in zip(numbers, fresh.tolist(), strict=True)])
+        self.checkpoint_step = np.array([self._checkpoints.get(g, 0.0) for g in numbers], np.float64)
+
+    def _store(self, ctx: SimContext) -> None:
+        numbers = ctx.a_index.tolist()
+        self._steps.update(zip(numbers, self.steps_done.tolist(), strict=True))
+        self._checkpoints.update(zip(numbers, self.checkpoint_step.tolist(), strict=True))
+
+    def keep_only(self, attempts: set[int]) -> None:
+        """Forget the counters of attempts no later day reads."""
+        for counters in (self._steps, self._checkpoints):
+            for number in [g for g in counters if g not in attempts]:
+                del counters[number]
 
     def _rows(self, sel: np.ndarray, first: int, last: int) -> tuple[pa.Table, pa.Table]:
         ctx = self.ctx

@@ -3,6 +3,8 @@ maintenance drains, outages, and attempts that fail, lose work since their last 
 goes is `placement`; how a started attempt ends is `attempts`; this module is the loop over the minutes.
 
 Queue wait, fragmentation and idle GPUs are not drawn: they emerge here from demand, placement and incidents.
+The loop runs in steps (`advance`), fed a day of jobs at a time, and `forget` drops finished jobs and attempts no
+later day can need, so a year costs the memory of the few days still in flight, not of the history.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class QueueEntry:
     request: tuple[int, int, bool]  # region, SKU asked for, whole nodes: what "did not fit" is shared by
     size: int  # nodes for a gang job, GPUs otherwise
     patience: int  # minutes it waits before the scheduler reserves nodes for it
+    previous: int  # the attempt it resumes (its index), -1 for a job's first attempt
 
 
 class EventLog:
@@ -59,6 +62,7 @@ class EventLog:
     (time_s, job, attempt, event_type, gpus, attempt_index|-1, reason)."""
 
     KINDS = ("submitted", "pending", "started", "ended", "requeued")
+    COLUMNS = ("time_s", "job", "attempt", "kind", "gpus", "index", "reason")
 
     def __init__(self) -> None:
         self.time_s, self.job, self.attempt = array("q"), array("i"), array("i")
@@ -93,6 +97,24 @@ class EventLog:
     def column(self, name: str) -> np.ndarray:
         return np.frombuffer(getattr(self, name), dtype=getattr(self, name).typecode)
 
+    def renumber(self, job_base: int, attempt_position: dict[int, int]) -> None:
+        """Jobs counted from `job_base` and attempts by their position in a day's list (-1 stays -1)."""
+        jobs = self.column("job") - job_base
+        index = np.array([attempt_position[i] if i >= 0 else -1 for i in self.index.tolist()], np.int32)
+        self.job, self.index = array("i", jobs.astype(np.int32).tobytes()), array("i", index.tobytes())
+
+    def split(self, before_s: int) -> EventLog:
+        """The events before `before_s`, taken out of this log (events arrive in time order, give or take the
+        seconds between a submission and the minute the scheduler sees it)."""
+        early = self.column("time_s") < before_s
+        taken = EventLog()
+        taken.reasons, taken._reason_codes = self.reasons, self._reason_codes
+        for name in self.COLUMNS:
+            values = self.column(name)
+            getattr(taken, name).frombytes(values[early].tobytes())
+            setattr(self, name, array(getattr(self, name).typecode, values[~early].tobytes()))
+        return taken
+
 
 @dataclass
 class Schedule:
@@ -100,13 +122,25 @@ class Schedule:
     events: EventLog
 
 
+JOB_COLUMNS = ("cls", "team", "region", "model", "gpus", "n_nodes", "sku_req", "work_min", "fate", "fate_frac",
+               "priority", "ckpt_min", "reports_steps", "is_dummy")  # fmt: skip
+
+
+def schedule_all(jobs: Jobs, fleet: Fleet, fx: Effects, framework_of: list[str], rng: np.random.Generator) -> Schedule:
+    """Every attempt and event of a short run in one go (tests, small fleets)."""
+    scheduler = Scheduler(fleet, fx, rng)
+    scheduler.add_jobs(jobs, framework_of)
+    scheduler.advance(fx.minutes)
+    return Schedule(list(scheduler.attempts.values()), scheduler.events)
+
+
 class Scheduler:
-    def __init__(self, jobs: Jobs, fleet: Fleet, fx: Effects, framework_of: list[str], rng: np.random.Generator):
-        self.jobs, self.fleet, self.fx, self.rng = jobs, fleet, fx, rng
-        self.framework_of = framework_of
+    def __init__(self, fleet: Fleet, fx: Effects, rng: np.random.Generator):
+        self.fleet, self.fx, self.rng = fleet, fx, rng
         self.T = fx.minutes
         self.placement = Placement(fleet, fx.get("spread"))
-        self.attempts: list[Attempt] = []
+        self.attempts: dict[int, Attempt] = {}  # by index, the ones not forgotten yet
+        self.n_attempts = 0
         self.events = EventLog()
         self.ends: dict[int, list[int]] = defaultdict(list)
         self.on_node: list[set[int]] = [set() for _ in range(fleet.n_nodes)]
@@ -118,32 +152,36 @@ class Scheduler:
         self._released = False
         region_nodes = np.bincount(fleet.node_region, minlength=len(fleet.regions))
         self.max_reservations = np.maximum(1, region_nodes // NODES_PER_RESERVATION).tolist()
-        self._clamp_to_fleet()
-        self._cols = {
-            k: getattr(jobs, k).tolist()
-            for k in (
-                "cls",
-                "team",
-                "region",
-                "model",
-                "gpus",
-                "n_nodes",
-                "sku_req",
-                "work_min",
-                "fate",
-                "fate_frac",
-                "priority",
-                "ckpt_min",
-                "reports_steps",
-                "is_dummy",
-            )
-        }
-        self.planner = AttemptPlanner(self._cols, fx, fleet.sku_array("speed"), framework_of, rng)
+        # per job, by job number: dicts rather than lists so finished jobs can be forgotten
+        self._cols: dict[str, dict[int, object]] = {k: {} for k in JOB_COLUMNS}
+        self.framework_of: dict[int, str] = {}
+        self.ready_min: dict[int, int] = {}
+        self.submit_s: dict[int, int] = {}
+        self.n_jobs = 0
+        self.job_floor = 0  # every job below this number is forgotten (some above it may be too)
+        self.next_job = 0
+        self.t = 0  # the next minute to run
+        self.queue: list[QueueEntry] = []
+        self.clears = _node_clears(fx)
+        self.down = fx.get("sched_down")
+        self.changes = self._state_changes(self.down)
+        self.planner = AttemptPlanner(self._cols, fx, fleet.sku_array("speed"), self.framework_of, rng)
 
-    def _clamp_to_fleet(self) -> None:
+    def add_jobs(self, jobs: Jobs, framework_of: list[str]) -> None:
+        """The next jobs in submission order (numbered on from the last ones added)."""
+        self._clamp_to_fleet(jobs)
+        numbers = range(self.n_jobs, self.n_jobs + len(jobs))
+        for name in JOB_COLUMNS:
+            self._cols[name].update(zip(numbers, getattr(jobs, name).tolist(), strict=True))
+        self.framework_of.update(zip(numbers, framework_of, strict=True))
+        self.ready_min.update(zip(numbers, ((jobs.submit_s + 59) // 60).tolist(), strict=True))
+        self.submit_s.update(zip(numbers, jobs.submit_s.tolist(), strict=True))
+        self.n_jobs += len(jobs)
+
+    def _clamp_to_fleet(self, jobs: Jobs) -> None:
         """A job can never ask for more than its region has: single-node jobs fit the largest eligible node,
         gang jobs ask for at most the eligible nodes there are (scenario fleets can be tiny)."""
-        jobs, fleet = self.jobs, self.fleet
+        fleet = self.fleet
         for region in range(len(fleet.regions)):
             for sku in range(-1, len(fleet.skus)):
                 mine = (jobs.region == region) & (jobs.sku_req == sku)
@@ -155,29 +193,28 @@ class Scheduler:
                 )
                 jobs.n_nodes[mine] = np.minimum(jobs.n_nodes[mine], len(nodes))
 
-    def run(self, progress: bool = False) -> Schedule:
-        jobs, c = self.jobs, self._cols
-        ready_min = ((jobs.submit_s + 59) // 60).tolist()
-        submit_s = jobs.submit_s.tolist()
-        queue: list[QueueEntry] = []
-        next_job, n_jobs = 0, len(jobs)
-        clears = _node_clears(self.fx)
-        down = self.fx.get("sched_down")
-        changes = self._state_changes(down)
-        for t in tqdm(range(self.T), desc="scheduling", unit="min", disable=not progress, mininterval=1):
+    def advance(self, until: int, progress: bool = False) -> None:
+        """Run the minutes up to `until` (exclusive): the jobs submitted by then must have been added."""
+        c, queue, down, changes = self._cols, self.queue, self.down, self.changes
+        ready_min, submit_s = self.ready_min, self.submit_s
+        minutes = range(self.t, min(until, self.T))
+        for t in tqdm(minutes, desc="scheduling", unit="min", disable=not progress, mininterval=1):
             for a in self.ends.pop(t, ()):
-                if not self.attempts[a].closed:
+                attempt = self.attempts.get(a)  # gone when it was killed earlier and forgotten since
+                if attempt is not None and not attempt.closed:
                     self._finish(a, t, queue)
-            for node, state, reason in clears.get(t, ()):
+            for node, state, reason in self.clears.get(t, ()):
                 for a in sorted(self.on_node[node]):
                     self._kill(a, t, queue, state, None, reason)
             full = self._released or t in changes or t % 60 == 0
             self._released = False
             fresh = []
-            while next_job < n_jobs and ready_min[next_job] <= t:
+            next_job = self.next_job
+            while next_job < self.n_jobs and ready_min[next_job] <= t:
                 self.events.append(submit_s[next_job], next_job, 0, "submitted", c["gpus"][next_job], -1, None)
-                fresh.append(self._entry(next_job, 0, ready_min[next_job], 0.0, t))
+                fresh.append(self._entry(next_job, 0, ready_min[next_job], 0.0, t, -1))
                 next_job += 1
+            self.next_job = next_job
             if full:  # GPUs were freed or the rules changed: everyone waiting gets another look, in order
                 if t % 60 == 0 or t in changes:  # aging and priority changes move the order
                     for entry in queue:
@@ -191,7 +228,28 @@ class Scheduler:
                 if waiting:
                     queue.extend(waiting)
                     queue.sort(key=lambda e: e.key)
-        return Schedule(self.attempts, self.events)
+        self.t = max(self.t, min(until, self.T))
+
+    def forget(self, before: int) -> None:
+        """Drop attempts that ended before minute `before` and the jobs nothing left refers to: no later minute or
+        day reads them (their events are out, their GPUs given back, no requeue waits on them)."""
+        done = [i for i, a in self.attempts.items() if a.closed and a.end < before]
+        for i in done:
+            del self.attempts[i]
+        live = {e.job for e in self.queue} | {a.job for a in self.attempts.values()}
+        over = [j for j in self.ready_min if j < self.next_job and j not in live]
+        for column in (*self._cols.values(), self.framework_of, self.ready_min, self.submit_s):
+            for j in over:
+                del column[j]
+        self.job_floor = max(self.job_floor, min(live | {self.next_job}))
+
+    def needed_attempts(self) -> set[int]:
+        """Attempts a later day still reads: the ones kept, and those that kept attempts or queued retries resume
+        from (their checkpoints)."""
+        needed = set(self.attempts)
+        needed.update(a.previous for a in self.attempts.values() if a.previous >= 0)
+        needed.update(e.previous for e in self.queue if e.previous >= 0)
+        return needed
 
     def _state_changes(self, down: np.ndarray | None) -> set[int]:
         """Minutes at which priorities, drains, outages or placement policy change."""
@@ -202,7 +260,7 @@ class Scheduler:
                 edges.update(steps.tolist())
         return edges
 
-    def _entry(self, j: int, attempt: int, ready: int, saved: float, t: int) -> QueueEntry:
+    def _entry(self, j: int, attempt: int, ready: int, saved: float, t: int, previous: int) -> QueueEntry:
         """What the scheduling loop needs of a waiting attempt, looked up once."""
         c = self._cols
         gang = c["n_nodes"][j] > 0
@@ -210,7 +268,7 @@ class Scheduler:
         size = c["n_nodes"][j] if gang else c["gpus"][j]
         patience = RESERVE_AFTER_MIN.get(c["cls"][j], AGED_WAIT_MIN)
         return QueueEntry(
-            self._key(j, t, ready), j, attempt, ready, saved, False, c["region"][j], request, size, patience
+            self._key(j, t, ready), j, attempt, ready, saved, False, c["region"][j], request, size, patience, previous
         )
 
     def _key(self, j: int, t: int, ready: int) -> tuple[int, int, int]:
@@ -260,9 +318,10 @@ class Scheduler:
         j, attempt, saved = entry.job, entry.attempt, entry.saved
         entry.noted = True  # placed: never pending
         overhead = RESTART_OVERHEAD_MIN if attempt > 0 else 0
-        a = Attempt(j, attempt, t, nodes, gpus, int(self.fleet.node_sku[nodes[0]]), saved, overhead)
-        index = len(self.attempts)
-        self.attempts.append(a)
+        a = Attempt(j, attempt, t, nodes, gpus, int(self.fleet.node_sku[nodes[0]]), saved, overhead, entry.previous)
+        index = self.n_attempts
+        self.n_attempts += 1
+        self.attempts[index] = a
         for n in nodes.tolist():
             self.on_node[n].add(index)
         self.planner.plan(a)
@@ -275,7 +334,7 @@ class Scheduler:
         self._release(index)
         self.events.append(t * 60, a.job, a.attempt, "ended", len(a.gpus), index, a.reason)
         if a.state in (NODE_FAIL, PREEMPTED) or (a.state == FAILED and a.reason in INFRA_REASONS):
-            self._requeue(a, t, queue)
+            self._requeue(a, index, t, queue)
 
     def _kill(
         self, index: int, t: int, queue: list[QueueEntry], state: int, exit_code: int | None, reason: str
@@ -293,14 +352,14 @@ class Scheduler:
             self.on_node[n].discard(index)
         self.placement.give_back(a.nodes, a.gpus)
 
-    def _requeue(self, a: Attempt, t: int, queue: list[QueueEntry]) -> None:
+    def _requeue(self, a: Attempt, index: int, t: int, queue: list[QueueEntry]) -> None:
         c = self._cols
         if a.attempt >= MAX_RETRIES or c["cls"][a.job] == INTERACTIVE:
             return
         ckpt = c["ckpt_min"][a.job]
         saved = a.saved + (np.floor((a.progress - a.saved) / ckpt) * ckpt if ckpt else 0.0)
         self.events.append(t * 60, a.job, a.attempt + 1, "requeued", c["gpus"][a.job], -1, a.reason)
-        queue.append(self._entry(a.job, a.attempt + 1, t + 1, float(saved), t))
+        queue.append(self._entry(a.job, a.attempt + 1, t + 1, float(saved), t, index))
 
 
 def _drain_mask(maint: np.ndarray | None) -> np.ndarray | None:

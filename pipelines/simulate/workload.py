@@ -6,6 +6,7 @@ hours to days and take most GPU-hours; a fifth to a third of jobs fail or are ca
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -97,16 +98,23 @@ class Jobs:
         return Jobs(**{f.name: getattr(self, f.name)[order] for f in fields(self)})
 
     @staticmethod
+    def empty() -> Jobs:
+        """No jobs, with the column types a draw has (a quiet day must not turn integer columns into floats)."""
+        kinds = {"fate_frac": np.float64, "activity": np.float64, "reports_steps": np.bool_, "is_dummy": np.bool_}
+        return Jobs(**{f.name: np.zeros(0, kinds.get(f.name, np.int64)) for f in fields(Jobs)})
+
+    @staticmethod
     def concat(parts: list[Jobs]) -> Jobs:
         return Jobs(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Jobs)})
 
 
-def generate_jobs(fleet: Fleet, origin_weekday: int, days: int, rng: np.random.Generator) -> Jobs:
-    """Jobs for `days` days from the origin (whose weekday is given, Monday = 0), in submission order."""
+def job_days(fleet: Fleet, origin_weekday: int, days: int, rng: np.random.Generator) -> Iterator[Jobs]:
+    """Jobs for `days` days from the origin (whose weekday is given, Monday = 0), a day at a time, each day's in
+    submission order: a long run never holds them all."""
     scale = fleet.n_gpus / 1200
-    parts = []
     for day in range(days):
         weekend = (origin_weekday + day) % 7 >= 5
+        parts = []
         for cls in CLASSES:
             c = CLASSES.index(cls)
             rate = DAILY_JOBS[c] * scale * (WEEKEND_FACTOR[c] if weekend else 1.0)
@@ -115,8 +123,8 @@ def generate_jobs(fleet: Fleet, origin_weekday: int, days: int, rng: np.random.G
             count = int(rng.poisson(rate))
             if count:
                 parts.append(_draw_class(c, count, day, fleet, rng))
-    jobs = Jobs.concat(parts)
-    return jobs.take(np.argsort(jobs.submit_s, kind="stable"))
+        jobs = Jobs.concat(parts) if parts else Jobs.empty()
+        yield jobs.take(np.argsort(jobs.submit_s, kind="stable"))
 
 
 def _draw_class(c: int, n: int, day: int, fleet: Fleet, rng: np.random.Generator) -> Jobs:

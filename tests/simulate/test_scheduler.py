@@ -6,7 +6,7 @@ from pipelines.simulate.attempts import COMPLETED, NODE_FAIL, PREEMPTED
 from pipelines.simulate.fleet import build_fleet
 from pipelines.simulate.incidents import Effects
 from pipelines.simulate.scenario import FleetSpec
-from pipelines.simulate.scheduler import RESTART_OVERHEAD_MIN, Scheduler
+from pipelines.simulate.scheduler import RESTART_OVERHEAD_MIN, Scheduler, schedule_all
 from pipelines.simulate.workload import BATCH, INTERACTIVE, Jobs
 
 FLEET = build_fleet(FleetSpec(gpus=8, nodes=2, regions=["r1"]))  # two nodes of 4 GPUs
@@ -39,7 +39,7 @@ def make_jobs(*specs: dict) -> Jobs:
 
 def run(jobs: Jobs, fx: Effects | None = None):
     fx = fx or Effects(FLEET.n_nodes, 1, MINUTES)
-    return Scheduler(jobs, FLEET, fx, ["torch"] * len(jobs), np.random.default_rng(0)).run()
+    return schedule_all(jobs, FLEET, fx, ["torch"] * len(jobs), np.random.default_rng(0))
 
 
 def starts(schedule) -> dict[int, int]:
@@ -136,3 +136,34 @@ def test_the_event_log_reads_back_what_was_appended():
         (720, 7, 0, "started", 8.0, 0, None),
     ]
     assert len(log) == 3 and log.column("time_s").tolist() == [600, 660, 720]
+
+
+def test_running_in_steps_and_forgetting_finished_work_schedules_exactly_the_same():
+    """The simulator feeds the scheduler a day at a time and drops what is over: the schedule must not notice."""
+    rng = np.random.default_rng(5)
+    draws = zip(rng.integers(0, 240 * 60, 60), rng.choice([1, 2, 4], 60), rng.integers(5, 90, 60), strict=True)
+    specs = [{"submit_s": int(s), "gpus": int(g), "work_min": int(w), "ckpt_min": 15} for s, g, w in draws]
+    jobs = make_jobs(*sorted(specs, key=lambda s: s["submit_s"]))
+    fx = Effects(FLEET.n_nodes, 1, MINUTES)
+    fx.arr("hz_hw")[:, 100:200] = 0.05  # attempts fail there and retry from their checkpoints
+    whole = run(jobs, fx)
+
+    stepped = Scheduler(FLEET, fx, np.random.default_rng(0))
+    seen, events, sizes = {}, [], []
+    for first in range(0, MINUTES, 60):  # an "hour" stands for a day: its jobs, its minutes, then forget
+        mine = (jobs.submit_s >= first * 60) & (jobs.submit_s < (first + 60) * 60)
+        stepped.add_jobs(jobs.take(np.flatnonzero(mine)), ["torch"] * int(mine.sum()))
+        stepped.advance(first + 61)
+        seen.update(stepped.attempts)
+        events += list(stepped.events.split((first + 60) * 60))
+        stepped.forget(first + 60)
+        sizes.append(len(stepped.attempts))
+    events += list(stepped.events)
+
+    def attempts(found):
+        return [(a.job, a.attempt, a.start, a.end, a.state, a.previous, a.saved) for a in found]
+
+    assert attempts(seen[i] for i in sorted(seen)) == attempts(whole.attempts)
+    assert events == list(whole.events)
+    assert any(a.previous >= 0 for a in whole.attempts)  # retries resumed from a kept predecessor
+    assert stepped.job_floor > 0 and max(sizes) < len(whole.attempts)  # finished work was forgotten
