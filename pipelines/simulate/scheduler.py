@@ -14,7 +14,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm import tqdm
 
 from pipelines.simulate.attempts import (
     FAILED,
@@ -193,12 +192,12 @@ class Scheduler:
                 )
                 jobs.n_nodes[mine] = np.minimum(jobs.n_nodes[mine], len(nodes))
 
-    def advance(self, until: int, progress: bool = False) -> None:
+    def advance(self, until: int) -> None:
         """Run the minutes up to `until` (exclusive): the jobs submitted by then must have been added."""
         c, queue, down, changes = self._cols, self.queue, self.down, self.changes
         ready_min, submit_s = self.ready_min, self.submit_s
         minutes = range(self.t, min(until, self.T))
-        for t in tqdm(minutes, desc="scheduling", unit="min", disable=not progress, mininterval=1):
+        for t in minutes:
             for a in self.ends.pop(t, ()):
                 attempt = self.attempts.get(a)  # gone when it was killed earlier and forgotten since
                 if attempt is not None and not attempt.closed:
