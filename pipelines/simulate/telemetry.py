@@ -61,9 +61,9 @@ def day_cells(ctx: SimContext, alloc: np.ndarray, first: int, last: int, rng: np
     minute = np.arange(first, last)[None, :]
     since = minute - ctx.a_start[a] if len(ctx.a_start) else np.zeros_like(a)
     span = slice(first, last)
-    sc = fx.get("sc")[fleet.gpu_node][:, span] if fx.get("sc") is not None else 1.0
-    si = fx.get("si")[fleet.gpu_node][:, span] if fx.get("si") is not None else 1.0
-    sn = fx.get("sn")[fleet.gpu_node][:, span] if fx.get("sn") is not None else 1.0
+    sc = fx.get("sc")[:, span][fleet.gpu_node] if fx.get("sc") is not None else 1.0
+    si = fx.get("si")[:, span][fleet.gpu_node] if fx.get("si") is not None else 1.0
+    sn = fx.get("sn")[:, span][fleet.gpu_node] if fx.get("sn") is not None else 1.0
     comp = ctx.a_comp[a] * ctx.a_fw[a] * sc
     step = comp + ctx.a_dl[a] * si + ctx.a_sync[a] * sn
     busy = np.divide(comp, step, out=np.zeros(alloc.shape), where=step > 0)
@@ -99,8 +99,8 @@ def gpu_day(ctx: SimContext, day: int, alloc: np.ndarray, rng: np.random.Generat
         for k in ("idle_w", "load_w", "tdp_w", "idle_temp_c", "load_temp_c", "max_sm_clock_mhz", "mem_mib")
     }
     span = slice(first, last)
-    throttle = fx.get("throttle")[fleet.gpu_node][:, span] if fx.get("throttle") is not None else np.zeros(shape)
-    ecc = fx.get("ecc")[fleet.gpu_node][:, span] if fx.get("ecc") is not None else np.zeros(shape)
+    throttle = fx.get("throttle")[:, span][fleet.gpu_node] if fx.get("throttle") is not None else np.zeros(shape)
+    ecc = fx.get("ecc")[:, span][fleet.gpu_node] if fx.get("ecc") is not None else np.zeros(shape)
     noise = rng.normal(0, 1, shape)
     busy = cells.busy
     util = np.clip(np.where(busy > 0, 100 * np.minimum(1, busy * 1.15) + 2 * noise, 0), 0, 100)
