@@ -1,7 +1,9 @@
 """The simulator as a stream of days: what a day hands the writers, and that finished work is forgotten."""
 
+import duckdb
 import numpy as np
 
+from pipelines.simulate.run import simulate
 from pipelines.simulate.scenario import scenario_from_dict
 from pipelines.simulate.stream import DayStream
 
@@ -47,3 +49,35 @@ def test_a_dummy_workload_names_its_jobs_as_a_run_made_up_front_did():
     assert len(set(incident["job_ids"])) == len(incident["job_ids"])
     submitted = np.array([int(j) for j in incident["job_ids"]])
     assert (np.diff(submitted) > 0).all()  # numbered in submission order
+
+
+def test_a_retry_that_starts_a_day_later_resumes_at_its_predecessors_checkpoint(tmp_path):
+    """Jobs that fail just before midnight wait out a scheduler outage and restart the next day, when the simulator
+    has forgotten the attempts they resume: the step counter must still go on from the checkpoint, not from 0."""
+    scenario = scenario_from_dict(
+        {
+            **SCENARIO,
+            "seed": 6,
+            "days": 2,
+            "fleet": {"gpus": 48, "nodes": 4, "regions": ["r1"]},
+            "incidents": [
+                {"kind": "driver_regression", "start": "+20h", "duration": "4h", "magnitude": 5},
+                {"kind": "scheduler_outage", "start": "+23h", "duration": "2h"},
+            ],
+        }
+    )
+    simulate(scenario, tmp_path, progress=False)
+    metrics = str(tmp_path / "job_runtime_metrics" / "*" / "*.parquet")
+    rows = duckdb.execute(
+        """with m as (select * from read_parquet(?)),
+        checkpoint as (select job_id, attempt, max(ts)::date as day, coalesce(max(step) filter (where checkpoint_s > 0),
+                              case when attempt > 0 and min(steps) = 0 then min(step) else 0 end) as step
+                       from m group by job_id, attempt),
+        resumed as (select job_id, attempt, min(step) as step, min(ts)::date as day from m
+                    where attempt > 0 group by all having min(steps) = 0)
+        select c.step, r.step from resumed r join checkpoint c on c.job_id = r.job_id and c.attempt = r.attempt - 1
+        where r.day > c.day""",
+        [metrics],
+    ).fetchall()
+    assert sum(checkpointed > 0 for checkpointed, _ in rows) >= 5
+    assert all(restart == checkpointed for checkpointed, restart in rows)
