@@ -158,7 +158,7 @@ class RuntimeWriter:
             running[first_of_att] - lead_steps[first_of_att],
             np.diff(np.append(np.flatnonzero(first_of_att), len(lead_att))),
         )
-        counter = self.steps_done[lead_att] + running - base
+        counter = self.steps_done[lead_att] + np.round(running - base, 6)  # a long cumsum leaves 1e-9 errors
         last_of_att = np.r_[lead_att[1:] != lead_att[:-1], True]
         self.steps_done[lead_att[last_of_att]] = counter[last_of_att]
         block = np.cumsum(lead) - 1
