@@ -365,7 +365,8 @@ def _drain_mask(maint: np.ndarray | None) -> np.ndarray | None:
     """True where a node is in maintenance or one starts within the lead time: no new placements there."""
     if maint is None:
         return None
-    cum = np.concatenate([np.zeros((maint.shape[0], 1), np.int64), np.cumsum(maint, axis=1)], axis=1)
+    zero = np.zeros((maint.shape[0], 1), np.int32)  # minute counts fit; half the memory of int64 over a long run
+    cum = np.concatenate([zero, np.cumsum(maint, axis=1, dtype=np.int32)], axis=1)
     ahead = np.minimum(np.arange(maint.shape[1]) + DRAIN_LEAD_MIN + 1, maint.shape[1])
     return (cum[:, ahead] - cum[:, :-1]) > 0
 
