@@ -28,7 +28,7 @@ class SimContext:
     start_minute: int  # the scenario's first minute
     days: int
     fleet: Fleet
-    jobs: Jobs  # the jobs kept in flight, from job number `job_base` on
+    jobs: Jobs  # the jobs kept (in flight or still to come), numbered by position in `job_numbers`
     job_ids: np.ndarray
     framework_of: np.ndarray
     alive: np.ndarray  # per job: written (a warm-up job that is over before the scenario starts is not)
@@ -76,12 +76,13 @@ class SimContext:
         return self.origin + timedelta(minutes=int(minute))
 
 
-def attempt_arrays(fleet: Fleet, jobs: Jobs, job_base: int, fx: Effects, framework_of: np.ndarray,
+def attempt_arrays(fleet: Fleet, jobs: Jobs, job_numbers: np.ndarray, fx: Effects, framework_of: np.ndarray,
                    attempts: list[Attempt]) -> dict:  # fmt: skip
-    """Column arrays of the day's attempts (jobs numbered from `job_base`), with the healthy step time of each."""
+    """Column arrays of the day's attempts (each job by its position in the sorted `job_numbers` kept), with the
+    healthy step time of each."""
     speed = fleet.sku_array("speed")
     n = len(attempts)
-    a_job = np.fromiter((a.job for a in attempts), np.int64, n) - job_base
+    a_job = np.searchsorted(job_numbers, np.fromiter((a.job for a in attempts), np.int64, n))
     node_counts = np.fromiter((len(a.nodes) for a in attempts), np.int64, n)
     gpu_counts = np.fromiter((len(a.gpus) for a in attempts), np.int64, n)
     a_sku = np.fromiter((a.sku for a in attempts), np.int64, n)

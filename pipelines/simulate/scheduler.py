@@ -96,9 +96,9 @@ class EventLog:
     def column(self, name: str) -> np.ndarray:
         return np.frombuffer(getattr(self, name), dtype=getattr(self, name).typecode)
 
-    def renumber(self, job_base: int, attempt_position: dict[int, int]) -> None:
-        """Jobs counted from `job_base` and attempts by their position in a day's list (-1 stays -1)."""
-        jobs = self.column("job") - job_base
+    def renumber(self, job_numbers: np.ndarray, attempt_position: dict[int, int]) -> None:
+        """Jobs by their position in the sorted `job_numbers` kept, attempts by theirs in a day's list (-1 stays)."""
+        jobs = np.searchsorted(job_numbers, self.column("job"))
         index = np.array([attempt_position[i] if i >= 0 else -1 for i in self.index.tolist()], np.int32)
         self.job, self.index = array("i", jobs.astype(np.int32).tobytes()), array("i", index.tobytes())
 
@@ -157,7 +157,6 @@ class Scheduler:
         self.ready_min: dict[int, int] = {}
         self.submit_s: dict[int, int] = {}
         self.n_jobs = 0
-        self.job_floor = 0  # every job below this number is forgotten (some above it may be too)
         self.next_job = 0
         self.t = 0  # the next minute to run
         self.queue: list[QueueEntry] = []
@@ -240,7 +239,6 @@ class Scheduler:
         for column in (*self._cols.values(), self.framework_of, self.ready_min, self.submit_s):
             for j in over:
                 del column[j]
-        self.job_floor = max(self.job_floor, min(live | {self.next_job}))
 
     def needed_attempts(self) -> set[int]:
         """Attempts a later day still reads: the ones kept, and those that kept attempts or queued retries resume

@@ -42,8 +42,8 @@ class DayStream:
         for incident in self._gaming:
             incident["job_ids"] = []
         self.scheduler = Scheduler(self.fleet, self.fx, np.random.default_rng([seed, 4]))
-        self.jobs = Jobs.empty()  # the jobs in flight, from number `job_base` on
-        self.job_base = 0
+        self.jobs = Jobs.empty()  # the jobs kept: running, waiting or still to come (a stuck one holds only itself)
+        self.job_numbers = np.zeros(0, np.int64)  # their run-wide numbers, ascending
         self.framework_of = np.zeros(0, dtype=object)
         self.loaded_days = 0
         self.scenario_jobs = 0  # jobs submitted from the scenario's start on
@@ -67,9 +67,10 @@ class DayStream:
         jobs = Jobs.concat([regular, self._dummy.take(np.flatnonzero(dummy_day))])
         jobs = jobs.take(np.argsort(jobs.submit_s, kind="stable"))
         framework = framework_versions(self.changes, jobs.team, jobs.submit_s // 60)
-        numbers = np.arange(len(jobs)) + self.job_base + len(self.jobs)
+        numbers = np.arange(len(jobs)) + self.scheduler.n_jobs
         self.scheduler.add_jobs(jobs, framework.tolist())  # clamps sizes to the fleet, in place
         self.jobs = Jobs.concat([self.jobs, jobs])
+        self.job_numbers = np.concatenate([self.job_numbers, numbers])
         self.framework_of = np.concatenate([self.framework_of, framework])
         self.scenario_jobs += int((jobs.submit_s >= self.start_minute * 60).sum())
         self._name_gaming_jobs(jobs, numbers)
@@ -96,7 +97,7 @@ class DayStream:
         numbers = list(self.scheduler.attempts)
         attempts = [self.scheduler.attempts[g] for g in numbers]
         local = {g: i for i, g in enumerate(numbers)}
-        events.renumber(self.job_base, local)
+        events.renumber(self.job_numbers, local)
         ctx = SimContext(
             seed=self.scenario.seed,
             origin=self.origin,
@@ -104,14 +105,14 @@ class DayStream:
             days=self.scenario.days,
             fleet=self.fleet,
             jobs=self.jobs,
-            job_ids=job_ids(np.arange(len(self.jobs)) + self.job_base),
+            job_ids=job_ids(self.job_numbers),
             framework_of=self.framework_of,
             alive=self._alive(day, events, attempts),
             fx=self.fx,
             changes=self.changes,
             schedule=Schedule(attempts, events),
             a_index=np.array(numbers, np.int64),
-            **attempt_arrays(self.fleet, self.jobs, self.job_base, self.fx, self.framework_of, attempts),
+            **attempt_arrays(self.fleet, self.jobs, self.job_numbers, self.fx, self.framework_of, attempts),
         )
         return ctx
 
@@ -119,7 +120,7 @@ class DayStream:
         """Jobs written: those the scheduler has seen (a job submitted in the run's last seconds never is), and on
         the first day a warm-up job only if it still runs, waits or logs an event once the scenario has started."""
         alive = np.ones(len(self.jobs), bool)
-        alive[self.scheduler.next_job - self.job_base :] = False
+        alive[self.job_numbers >= self.scheduler.next_job] = False
         if day > 0:
             return alive
         start_s = self.start_minute * 60
@@ -127,20 +128,23 @@ class DayStream:
         alive[:] = False
         alive[events.column("job")[events.column("time_s") >= start_s]] = True
         later = self.scheduler.events  # the events after the day: all after the start
-        alive[later.column("job") - self.job_base] = True
-        alive[[a.job - self.job_base for a in attempts if a.end > self.start_minute]] = True
-        alive[[e.job - self.job_base for e in self.scheduler.queue]] = True
+        alive[self._positions(later.column("job"))] = True
+        alive[self._positions([a.job for a in attempts if a.end > self.start_minute])] = True
+        alive[self._positions([e.job for e in self.scheduler.queue])] = True
         return alive & seen
+
+    def _positions(self, numbers) -> np.ndarray:
+        return np.searchsorted(self.job_numbers, np.asarray(numbers, np.int64))
 
     def forget(self, day: int) -> set[int]:
         """Drop what the days after `day` cannot read; returns the attempts they still can (for counters)."""
         last = self.start_minute + (day + 1) * 1440
         self.scheduler.forget(last)
-        drop = self.scheduler.job_floor - self.job_base
-        if drop > 0:
-            self.jobs = self.jobs.take(np.arange(drop, len(self.jobs)))
-            self.framework_of = self.framework_of[drop:]
-            self.job_base = self.scheduler.job_floor
+        kept = np.isin(self.job_numbers, np.fromiter(self.scheduler.ready_min, np.int64))
+        if not kept.all():
+            self.jobs = self.jobs.take(np.flatnonzero(kept))
+            self.framework_of = self.framework_of[kept]
+            self.job_numbers = self.job_numbers[kept]
         return self.scheduler.needed_attempts()
 
 
