@@ -80,9 +80,9 @@ RULES = (
             "warning",
             "ticket",
             "scheduling",
-            "since a policy change small jobs leave {value:.1f} GPUs free on their node, against "
-            "{baseline:.1f} before it and elsewhere: the scheduler now scatters small jobs, and big jobs will "
-            "find no whole node",
+            "since a policy change {value:.0%} of small jobs went to a node while a fuller one that fitted them "
+            "stayed untouched, against {baseline:.0%} before it and elsewhere: the scheduler now scatters small "
+            "jobs, and big jobs will find no whole node",
         ),
     ),
     CohortRule(

@@ -1,5 +1,5 @@
 """Scheduler and placement policy changes in a region: stranded GPUs against the unchanged regions and the hour
-before (fragmentation), and a change's first small jobs spreading over nodes (spread)."""
+before (fragmentation), and small jobs placed where a packing scheduler would not have put them (spread)."""
 
 from __future__ import annotations
 
@@ -114,107 +114,155 @@ NAMES = ("share", "of_free")
 
 
 def placement_spread_hits(con, found: pl.DataFrame, config: DetectionConfig, window) -> pl.DataFrame:
-    """After a scheduler policy change, the GPUs a small job (one node, fewer GPUs than the node has) leaves free
-    on the node it was placed on, on average over the starts of the last `spread_window_min` since the change: a
-    packing policy (best fit) fills part-full nodes and leaves about one GPU, a spreading one (worst fit) puts each
-    job on the emptiest node and leaves many. This is the placement policy itself, seen on the first jobs it places,
-    while the GPUs it strands (`placement_fragmentation`) wait for big jobs to arrive: at night, with a region's
-    GPUs mostly free, a spread policy strands few of them for hours while its small jobs already leave many GPUs
-    free on their nodes. Each changed region is held
-    against its own hour before and, for a change scoped to a region, the other regions in the same minutes. A
-    placement policy acts at once, so the first `spread_min_starts` jobs placed after the change must show it too:
-    a spread that began hours after a change belongs to a later one, not to a fleet-wide change of the day before."""
+    """After a scheduler policy change, the small jobs (one node, fewer GPUs than the node has) placed on a node
+    while a fuller node that fit them stayed untouched: a packing policy (best fit) never does that, a spreading
+    one (worst fit) does it whenever it has a choice. This is the placement policy itself, seen on the jobs it
+    places before the GPUs it strands (`placement_fragmentation`) cost anything: at night, with a region's GPUs
+    mostly free, every small job shows it; in a full region, only once jobs end unevenly and leave the scheduler
+    a choice of node, which can be long after the change (the first placement it could make differently is the
+    first it can be seen on, so no "first jobs after the change" test). The share of such placements among the
+    small starts of the last `spread_window_min` since the change is held against the region's hour before the
+    change and, for a change scoped to a region, the other regions in the same minutes; when several changes are
+    in force in a region, its placements answer to the newest."""
     found = with_ends(found, config)
     policies = found.filter(pl.col("change_type") == "scheduler_policy")
     settings = config.cohort
-    span_min, least = int(settings.spread_window_min), settings.spread_min_starts
+    span = timedelta(minutes=int(settings.spread_window_min))
     frames = []
     for change in policies.select("change_id", "changed_at", "ends_at", "scope_region").iter_rows(named=True):
         at, region = change["changed_at"], change["scope_region"]
-        first, end = max(at, window[0]), min(change["ends_at"], window[1])
-        if first > end:
+        first, end = max(at, window[0] - timedelta(minutes=1)), min(change["ends_at"], window[1])
+        if first >= end:
             continue
-        changed = pl.lit(True) if region is None else pl.col("region") == region
-        opening_end = min(end, at + timedelta(minutes=span_min))
-        opening = fetch(con, SPREAD_OPENING, [at - timedelta(hours=1), opening_end, at, int(least)])
-        before_mean = pl.col("before_leftover") / pl.col("before_starts")
-        opening = opening.filter(changed & (pl.col("before_starts") >= least)).filter(
-            (pl.col("first_mean") >= settings.spread_ratio * before_mean)
-            & (pl.col("first_mean") >= before_mean + settings.spread_margin_gpus)
+        placed = fetch(con, UNPACKED_STARTS, [at - timedelta(hours=1), end, int(settings.spread_drain_lead_min)])
+        if placed.is_empty():
+            continue
+        before = (
+            placed.filter(pl.col("started_at") < at)
+            .group_by("region")
+            .agg(pl.len().alias("before_starts"), pl.col("unpacked").sum().alias("before_unpacked"))
+            .filter(pl.col("before_starts") >= settings.spread_min_starts)  # the hour before is in the data
         )
-        if opening.is_empty():  # its first jobs were placed as before (or the hour before is not in the data)
-            continue
-        recent = fetch(con, SPREAD_RECENT, [max(at, first - timedelta(minutes=span_min)), end, first, span_min, at])
-        totals = recent.group_by("minute_at").agg(pl.col("starts", "leftover").sum().name.suffix("_all"))
+        since = _answering_to(placed.filter(pl.col("started_at") >= at), at, policies)
+        trailing = _trailing_counts(since, max(at, first - span), end, span)
+        totals = trailing.group_by("minute_at").agg(pl.col("starts", "unpacked").sum().name.suffix("_all"))
         rest_starts = pl.col("starts_all") - pl.col("starts")
-        rest_mean = pl.when(rest_starts > 0).then((pl.col("leftover_all") - pl.col("leftover")) / rest_starts)
+        rest_share = pl.when(rest_starts > 0).then((pl.col("unpacked_all") - pl.col("unpacked")) / rest_starts)
+        before_share = pl.col("before_unpacked") / pl.col("before_starts")
+        changed = pl.lit(True) if region is None else pl.col("region") == region
         judged = (
-            recent.filter(changed)
+            trailing.filter(changed & (pl.col("minute_at") >= first) & (pl.col("starts") > 0))
             .join(totals, on="minute_at")
-            .join(opening, on="region")
-            .filter(pl.col("first_until") < pl.col("minute_at"))
+            .join(before, on="region")
             .with_columns(
-                (pl.col("leftover") / pl.col("starts")).alias("value"),
+                (pl.col("unpacked") / pl.col("starts")).alias("value"),
                 pl.max_horizontal(  # a fleet-wide change has no other regions to hold it against
-                    rest_mean if region is not None else pl.lit(None), before_mean
+                    rest_share if region is not None else pl.lit(None), before_share
                 ).alias("baseline"),
             )
         )
         frames.append(
             judged.filter(
-                (pl.col("starts") >= least)
+                (pl.col("unpacked") >= settings.spread_min_unpacked)
                 & (pl.col("value") >= settings.spread_ratio * pl.col("baseline"))
-                & (pl.col("value") >= pl.col("baseline") + settings.spread_margin_gpus)
-            ).select("minute_at", "region", "value", "baseline", pl.lit(change["change_id"]).alias("change_id"))
+                & (pl.col("value") >= pl.col("baseline") + settings.spread_margin)
+            ).select(
+                "minute_at",
+                "region",
+                "value",
+                "baseline",
+                pl.lit(change["change_id"]).alias("change_id"),
+            )
         )
     frames = [f for f in frames if not f.is_empty()]
     if not frames:
         return pl.DataFrame()
-    last_minute = pl.col("minute_at") - timedelta(minutes=1)  # judged at t, the data ends with the minute before t
-    return pl.concat(frames).select("change_id", last_minute, "region", "value", "baseline")
+    return pl.concat(frames).select("change_id", "minute_at", "region", "value", "baseline")
 
 
-SMALL_STARTS = """
+def _answering_to(placed: pl.DataFrame, at, policies: pl.DataFrame) -> pl.DataFrame:
+    """The placements since a change made at `at` that no newer policy change in force in their region made."""
+    newer = policies.filter(pl.col("changed_at") > at).select("changed_at", "ends_at", "scope_region")
+    if newer.is_empty():
+        return placed
+    placed = placed.with_row_index("placement")
+    covered = (
+        placed.join(newer, how="cross")
+        .filter(
+            (pl.col("scope_region").is_null() | (pl.col("scope_region") == pl.col("region")))
+            & (pl.col("started_at") >= pl.col("changed_at"))
+            & (pl.col("started_at") < pl.col("ends_at"))
+        )
+        .select("placement")
+    )
+    return placed.join(covered, on="placement", how="anti").drop("placement")
+
+
+def _trailing_counts(placed: pl.DataFrame, start, end, span: timedelta) -> pl.DataFrame:
+    """Per region and minute in [start, end): the small starts and the unpacked ones of the `span` ending with
+    that minute (the data a tick reads at the next minute)."""
+    grid = pl.DataFrame({"minute_at": pl.datetime_range(start, end, "1m", closed="left", eager=True)}).join(
+        placed.select("region").unique(), how="cross"
+    )
+    counts = placed.group_by("region", pl.col("started_at").alias("minute_at")).agg(
+        pl.len().alias("starts"), pl.col("unpacked").sum().alias("unpacked")
+    )
+    window = f"{int(span.total_seconds() // 60)}m"
+    return (
+        grid.join(counts, on=["region", "minute_at"], how="left")
+        .with_columns(pl.col("starts", "unpacked").fill_null(0))
+        .sort("region", "minute_at")
+        .with_columns(pl.col("starts", "unpacked").rolling_sum_by("minute_at", window).over("region"))
+    )
+
+
+UNPACKED_STARTS = """
+with held_gpus as (  -- what every attempt in the span holds, a row per node (all of it for a gang)
+    select a.job_id, a.attempt, a.started_at, coalesce(a.ended_at, timestamp '9999-12-31') as ended_at,
+        a.node_ids like '%,%' as whole_nodes, a.gpus, n.node_id, n.region, n.sku, n.gpus as node_gpus,
+        case when a.node_ids like '%,%' then n.gpus else a.gpus end as held
+    from (
+        select *, unnest(string_split(node_ids, ',')) as node_id from intermediate.int_jobs__attempts
+        where started_at < $2 and (ended_at is null or ended_at > $1) and node_ids is not null
+    ) a
+    join marts.dim_nodes n using (node_id)
+),
 small as (  -- starts of jobs on one node that leave the scheduler a choice of node
-    select a.job_id, a.attempt, a.region, a.started_at, a.node_ids as node_id, a.gpus, n.gpus as node_gpus
-    from intermediate.int_jobs__attempts a join marts.dim_nodes n on n.node_id = a.node_ids
-    where a.started_at >= $1 and a.started_at < $2 and a.gpus < n.gpus
+    select job_id, attempt, region, sku, date_trunc('minute', started_at) as started_at, node_id, gpus
+    from held_gpus where started_at >= $1 and not whole_nodes and gpus < node_gpus
 ),
-running as (
-    select job_id, attempt, started_at, coalesce(ended_at, timestamp '9999-12-31') as ended_at, gpus,
-        unnest(string_split(node_ids, ',')) as node_id, node_ids like '%,%' as whole_nodes
-    from intermediate.int_jobs__attempts
-    where started_at < $2 and (ended_at is null or ended_at > $1) and node_ids is not null
+placements as (select distinct region, sku, started_at from small),
+closed as (  -- nodes taking no new jobs: down, in maintenance, or drained ahead of a planned window ($3 minutes)
+    select p.started_at, h.node_id
+    from placements p join marts.fct_health__node_minutes h on h.minute_at = p.started_at and h.region = p.region
+    where h.health <> 'ok' or h.is_maintenance
+    union
+    select p.started_at, w.node_id
+    from placements p join staging.stg_maintenance__node_windows w
+        on p.started_at >= w.start_at - to_minutes($3::bigint) and p.started_at < w.end_at
 ),
-busy as (  -- GPUs already held on the node when the job started
-    select s.job_id, s.attempt, sum(case when r.whole_nodes then s.node_gpus else r.gpus end) as busy
-    from small s join running r on r.node_id = s.node_id and r.started_at < s.started_at and r.ended_at > s.started_at
+nodes as (  -- each node of a region and SKU that placed small jobs: GPUs held as the minute began, and after it
+    select p.region, p.sku, p.started_at, n.node_id, n.gpus, x.node_id is null as open,
+        coalesce(sum(h.held) filter (where h.started_at < p.started_at), 0) as held_before,
+        coalesce(sum(h.held), 0) as held_after
+    from placements p
+    join marts.dim_nodes n on n.region = p.region and n.sku is not distinct from p.sku
+    left join closed x on x.started_at = p.started_at and x.node_id = n.node_id
+    left join held_gpus h
+        on h.node_id = n.node_id and h.started_at < p.started_at + interval 1 minute and h.ended_at > p.started_at
     group by all
-),
-placed as (
-    select s.region, s.started_at, s.node_gpus - s.gpus - coalesce(b.busy, 0) as leftover
-    from small s left join busy b using (job_id, attempt)
-)"""
-SPREAD_OPENING = f"""
-with {SMALL_STARTS},
-before as (  -- the hour before the change ($3)
-    select region, count(*) as before_starts, sum(leftover)::double as before_leftover
-    from placed where started_at < $3 group by all
-),
-ranked as (
-    select *, row_number() over (partition by region order by started_at) as nth from placed where started_at >= $3
-),
-opening as (  -- the first $4 placements since it
-    select region, avg(leftover) as first_mean, max(started_at) as first_until
-    from ranked where nth <= $4 group by all having count(*) = $4
 )
-select * from before join opening using (region)
-"""
-SPREAD_RECENT = f"""
-with {SMALL_STARTS},
-judged as (select unnest(generate_series($3::timestamp, $2::timestamp, interval 1 minute)) as minute_at)
-select g.minute_at, p.region, count(*) as starts, sum(p.leftover)::double as leftover
-from judged g
-join placed p on p.started_at < g.minute_at and p.started_at >= greatest(g.minute_at - to_minutes($4::bigint), $5)
-group by all
+-- unpacked: another node open to new jobs fitted the job all minute (nothing was placed on it) with fewer GPUs free
+-- than the chosen node had when this job was placed (at least what it had left after the minute, plus this job's)
+select s.region, s.started_at,
+    coalesce(bool_or(
+        o.open and o.gpus - o.held_before >= s.gpus and o.held_before = o.held_after
+        and o.gpus - o.held_before < c.gpus - c.held_after + s.gpus
+    ), false) as unpacked
+from small s
+join nodes c on c.region = s.region and c.sku is not distinct from s.sku and c.started_at = s.started_at
+    and c.node_id = s.node_id
+left join nodes o on o.region = s.region and o.sku is not distinct from s.sku and o.started_at = s.started_at
+    and o.node_id <> s.node_id
+group by s.job_id, s.attempt, s.region, s.started_at
 """
