@@ -11,7 +11,7 @@ from datetime import datetime
 import polars as pl
 
 from pipelines.detect.cohorts.common import KEYS, changes
-from pipelines.detect.cohorts.deploys import framework_cohort_hits, node_cohort_hits
+from pipelines.detect.cohorts.deploys import framework_cohort_hits, framework_first_jobs_hits, node_cohort_hits
 from pipelines.detect.cohorts.placement import placement_cohort_hits, placement_spread_hits
 from pipelines.detect.cohorts.queues import priority_inversion_hits, queue_jump_hits
 from pipelines.detect.cohorts.rollouts import rollout_cohort_hits
@@ -22,6 +22,7 @@ from pipelines.detect.rules import RuleSpec
 __all__ = [
     "cohort_episodes",
     "framework_cohort_hits",
+    "framework_first_jobs_hits",
     "node_cohort_hits",
     "placement_cohort_hits",
     "placement_spread_hits",
@@ -60,6 +61,17 @@ RULES = (
             "page",
             "software",
             "step time {value:.2f}x slower on the new version than on the old",
+        ),
+    ),
+    CohortRule(
+        "deploy_step_time_first_jobs",
+        framework_first_jobs_hits,
+        RuleSpec(
+            "warning",
+            "ticket",
+            "software",
+            "the first jobs on the new version step {value:.2f}x slower than the other versions, far outside "
+            "their spread; it pages as deploy_step_time once more of them confirm it",
         ),
     ),
     CohortRule(

@@ -37,7 +37,41 @@ def node_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, window) 
 
 def framework_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, window) -> pl.DataFrame:
     """Step time against the reference for workers on the new framework version against every other version, in
-    the minutes the new version ran."""
+    the minutes the new version ran, once `min_worker_minutes` of it are in."""
+    sums = _framework_sums(con, found, config, window)
+    if sums.is_empty():
+        return sums
+    return sums.filter(
+        (pl.col("worker_minutes_cohort") >= config.cohort.min_worker_minutes)
+        & (pl.col("ratio") >= config.cohort.step_time_ratio)
+    ).select("change_id", "minute_at", pl.col("ratio").alias("value"), pl.lit(1.0).alias("baseline"))
+
+
+def framework_first_jobs_hits(con, found: pl.DataFrame, config: DetectionConfig, window) -> pl.DataFrame:
+    """The same comparison on the first worker-minutes of a new version, before the page's `min_worker_minutes`:
+    a new image reaches a team's jobs only as they start, so its first quarter hour can hold a couple of
+    worker-minutes. A slowdown far outside the spread of the other versions' worker-minutes is trusted on fewer
+    of them: at least `first_jobs_min_worker_minutes`, and enough that the mean's excess over the reference is
+    `first_jobs_z` standard errors (the other versions' spread of step time against the reference per
+    worker-minute, at least `first_jobs_noise_floor`): (z x spread / (ratio - 1))^2 worker-minutes."""
+    sums = _framework_sums(con, found, config, window)
+    if sums.is_empty():
+        return sums
+    settings = config.cohort
+    mean = pl.col("per_minute_rest") / pl.col("rated_rest")
+    spread = (pl.col("per_minute_sq_rest") / pl.col("rated_rest") - mean**2).clip(lower_bound=0).sqrt()
+    noise = pl.max_horizontal(spread.fill_nan(None), pl.lit(settings.first_jobs_noise_floor))
+    needed = (settings.first_jobs_z * noise / (pl.col("ratio") - 1)) ** 2
+    return sums.filter(
+        (pl.col("worker_minutes_cohort") >= settings.first_jobs_min_worker_minutes)
+        & (pl.col("ratio") >= settings.step_time_ratio)
+        & (pl.col("worker_minutes_cohort") >= needed)
+    ).select("change_id", "minute_at", pl.col("ratio").alias("value"), pl.lit(1.0).alias("baseline"))
+
+
+def _framework_sums(con, found: pl.DataFrame, config: DetectionConfig, window) -> pl.DataFrame:
+    """Running sums since each framework image change, of its version's worker-minutes against every other
+    version's, with `ratio`: the cohort's step time per reference step time over the rest's."""
     found = with_ends(found, config)
     images = found.filter(pl.col("change_type") == "framework_image")
     if images.is_empty():
@@ -45,7 +79,10 @@ def framework_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, win
     workers = fetch(
         con,
         "select minute_at, framework_version, count(*)::double as worker_minutes, "
-        "sum(step_time_total_s) as step_s, sum(reference_step_total_s) as reference_s "
+        "sum(step_time_total_s) as step_s, sum(reference_step_total_s) as reference_s, "
+        "count(step_time_total_s / nullif(reference_step_total_s, 0))::double as rated, "
+        "sum(step_time_total_s / nullif(reference_step_total_s, 0)) as per_minute, "
+        "sum((step_time_total_s / nullif(reference_step_total_s, 0)) ^ 2) as per_minute_sq "
         "from marts.fct_training__worker_minutes where minute_at >= $1 and minute_at < $2 group by all",
         [min(images["changed_at"]), window[1]],
     )
@@ -54,10 +91,9 @@ def framework_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, win
         .join(workers, left_on="to_version", right_on="framework_version")
         .filter(since_change())
     )
-    sums = against_the_rest(cohort, workers, ["worker_minutes", "step_s", "reference_s"])
+    measures = ["worker_minutes", "step_s", "reference_s", "rated", "per_minute", "per_minute_sq"]
+    sums = against_the_rest(cohort, workers.with_columns(pl.col(measures).fill_null(0.0)), measures)
     ratio = (pl.col("step_s_cohort") / pl.col("reference_s_cohort")) / (
         pl.col("step_s_rest") / pl.col("reference_s_rest")
     )
-    return sums.filter(
-        (pl.col("worker_minutes_cohort") >= config.cohort.min_worker_minutes) & (ratio >= config.cohort.step_time_ratio)
-    ).select("change_id", "minute_at", ratio.alias("value"), pl.lit(1.0).alias("baseline"))
+    return sums.with_columns(ratio.alias("ratio"))
