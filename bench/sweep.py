@@ -86,7 +86,12 @@ def run_scenario(path: Path, out: Path) -> dict:
                 largest = tree["largest_fault_family"]
                 entry[f"explain_{baseline}"] = largest["family"] if largest else None
         incidents.append(entry)
-    return {"scenario": scenario.name, "incidents": incidents, "false_pages": scored["false_pages"]}
+    return {
+        "scenario": scenario.name,
+        "incidents": incidents,
+        "false_pages": scored["false_pages"],
+        "unmatched_tickets": scored["unmatched_tickets"],
+    }
 
 
 def _naive(moment: datetime | str) -> datetime:
@@ -107,7 +112,10 @@ def markdown(results: list[dict]) -> str:
                 f"| {result['scenario']} | {i['kind']} | {i['family']} | {paged} | {i['alert_family'] or ''} | "
                 f"{_mark(i, 'yesterday')} | {_mark(i, 'before')} |"
             )
-        lines.append(f"| {result['scenario']} | false pages: {len(result['false_pages'])} | | | | | |")
+        lines.append(
+            f"| {result['scenario']} | false pages: {len(result['false_pages'])}, tickets outside every incident: "
+            f"{len(result['unmatched_tickets'])} | | | | | |"
+        )
     return "\n".join(lines)
 
 
@@ -129,6 +137,7 @@ def totals(results: list[dict]) -> dict:
         "within_15_min": sum(bool(i["detected"] and (i["latency_min"] or 0) <= 15) for i in pageable),
         "family_right": sum(bool(i["family_match"]) for i in pageable),
         "false_pages": sum(len(r["false_pages"]) for r in results),
+        "unmatched_tickets": sum(len(r["unmatched_tickets"]) for r in results),
         "explained": len(explained),
         **{f"explain_{b}_right": sum(i[f"explain_{b}"] == i["family"] for i in explained) for b in BASELINES},
     }

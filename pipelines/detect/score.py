@@ -101,7 +101,16 @@ def score(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> dict:
     false_pages = [
         a for a in alerts if a["intent"] == "page" and not any(_overlaps(a, i, node_region, data_end) for i in pageable)
     ]
-    return {"incidents": rows, "summary": _summary(rows, false_pages), "false_pages": [_brief(a) for a in false_pages]}
+    # tickets no incident of the truth explains: not false pages (nobody is woken), but noise a team reads
+    unmatched = [
+        a for a in alerts if a["intent"] == "ticket" and not any(_overlaps(a, i, node_region, data_end) for i in truth)
+    ]
+    return {
+        "incidents": rows,
+        "summary": {**_summary(rows, false_pages), "unmatched_tickets": len(unmatched)},
+        "false_pages": [_brief(a) for a in false_pages],
+        "unmatched_tickets": [_brief(a) for a in unmatched],
+    }
 
 
 def _summary(rows: list[dict], false_pages: list[dict]) -> dict:

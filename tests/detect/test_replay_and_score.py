@@ -69,7 +69,11 @@ def test_scorer_counts_by_hand(tmp_path):
         "('a1', 'page', 'hardware', 'r1', '{\"nodes\": [\"n1\"]}', timestamp '2026-03-02 10:01', "
         "timestamp '2026-03-02 10:05', null::timestamp), "
         "('a2', 'page', 'network', 'r1', '{\"nodes\": []}', timestamp '2026-03-02 20:00', "
-        "timestamp '2026-03-02 20:05', timestamp '2026-03-02 20:30')"
+        "timestamp '2026-03-02 20:05', timestamp '2026-03-02 20:30'), "
+        "('a3', 'ticket', 'hardware', 'r1', '{\"nodes\": [\"n1\"]}', timestamp '2026-03-02 10:30', "
+        "timestamp '2026-03-02 10:35', null::timestamp), "
+        "('a4', 'ticket', 'scheduling', 'r1', '{\"nodes\": []}', timestamp '2026-03-02 22:00', "
+        "timestamp '2026-03-02 22:05', timestamp '2026-03-02 22:30')"
         ") as t(alert_id, intent, family, region, scope, started_at, detected_at, resolved_at)"
     )
     con.execute("alter table alerts.alerts add column rule varchar default 'r'")
@@ -97,9 +101,11 @@ def test_scorer_counts_by_hand(tmp_path):
     (tmp_path / "incidents.json").write_text(json.dumps(truth))
     result = score(con, Path(tmp_path))
     summary = result["summary"]
-    # i1 caught 5 minutes after its start; i2 missed; a2 overlaps nothing pageable: one false page
+    # i1 caught 5 minutes after its start; i2 missed; a2 overlaps nothing pageable: one false page; of the two
+    # tickets, a3 lies within i1 and a4 within no incident
     assert (summary["pageable"], summary["detected"], summary["median_latency_min"]) == (2, 1, 5.0)
     assert (summary["family_accuracy"], summary["false_pages"]) == (1.0, 1)
+    assert summary["unmatched_tickets"] == 1 and [a["alert_id"] for a in result["unmatched_tickets"]] == ["a4"]
 
 
 def test_at_the_same_tick_the_alert_naming_the_incidents_team_counts_first(tmp_path):
