@@ -85,6 +85,8 @@ def run_scenario(path: Path, out: Path) -> dict:
                 )
                 largest = tree["largest_fault_family"]
                 entry[f"explain_{baseline}"] = largest["family"] if largest else None
+                # whether there was a loss to explain: a fault that costs waiting, not GPU-time, leaves none
+                entry[f"goodput_{baseline}"] = [tree["baseline_goodput"], tree["current_goodput"]]
         incidents.append(entry)
     return {
         "scenario": scenario.name,
@@ -124,7 +126,9 @@ def _mark(incident: dict, baseline: str) -> str:
     if key not in incident:
         return "n/a"
     found = incident[key]
-    return f"{found} ({'ok' if found == incident['family'] else 'WRONG'})"
+    before, now = incident.get(f"goodput_{baseline}") or (None, None)
+    moved = f", goodput {before:.1%} -> {now:.1%}" if before is not None and now is not None else ""
+    return f"{found} ({'ok' if found == incident['family'] else 'WRONG'}{moved})"
 
 
 def totals(results: list[dict]) -> dict:
@@ -140,7 +144,13 @@ def totals(results: list[dict]) -> dict:
         "unmatched_tickets": sum(len(r["unmatched_tickets"]) for r in results),
         "explained": len(explained),
         **{f"explain_{b}_right": sum(i[f"explain_{b}"] == i["family"] for i in explained) for b in BASELINES},
+        **{f"explain_{b}_goodput_did_not_fall": sum(_no_drop(i, b) for i in explained) for b in BASELINES},
     }
+
+
+def _no_drop(incident: dict, baseline: str) -> bool:
+    before, now = incident.get(f"goodput_{baseline}") or (None, None)
+    return before is not None and now is not None and now >= before
 
 
 def main(argv: list[str] | None = None) -> int:
