@@ -56,7 +56,7 @@ class AttemptPlanner:
         self.hazard_names = [n for n in ("hz_hw", "hz_sw", "hz_net") if fx.get(n) is not None]
         hazardous = np.zeros(self.T, bool)
         for name in self.hazard_names:
-            hazardous |= (fx.arrays[name] > 0).any(axis=0)
+            hazardous |= fx.get(name).departs()
         self.hazard_cum = np.concatenate([[0], np.cumsum(hazardous)])
 
     def plan(self, a: Attempt) -> None:
@@ -116,7 +116,7 @@ class AttemptPlanner:
         for name in [] if hazard_free else self.hazard_names:
             if name == "hz_net" and n_nodes < 2:
                 continue
-            h = self.fx.arrays[name][a.nodes, span].sum(axis=0)
+            h = self.fx.get(name)[a.nodes, span].sum(axis=0)
             if h.any():
                 parts[name] = h
         if len(parts) == 1:

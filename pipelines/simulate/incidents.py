@@ -1,7 +1,8 @@
 """Incidents and maintenance turned into effects on nodes and the scheduler, plus the truth of what was injected.
 
-Effects are (node, minute) arrays over the whole simulated horizon, allocated only when an incident needs them, so
-the scheduler and the telemetry read one shared picture of what went wrong where and when.
+Node effects are kept as the segments incidents set (`effects.Effect`), read as (node, minute) windows, so the
+scheduler and the telemetry read one shared picture of what went wrong where and when at a cost that follows the
+incidents, not the length of the run.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from pipelines.simulate.changes import BASE_DRIVER, ChangeLog
+from pipelines.simulate.effects import Effect
 from pipelines.simulate.fleet import NODES_PER_RACK, Fleet
 from pipelines.simulate.scenario import (
     INCIDENT_FAMILIES,
@@ -38,13 +40,13 @@ class Effects:
     n_nodes: int
     n_regions: int
     minutes: int
-    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    arrays: dict[str, Effect | np.ndarray] = field(default_factory=dict)  # node effects; region flags dense
     prio_boost: list[tuple[int, int, int, int, int]] = field(default_factory=list)  # (t0, t1, team|-1, class, prio)
     fw_slow: dict[str, float] = field(default_factory=dict)
     dummy: list[tuple[int, int, int, int]] = field(default_factory=list)  # (t0, t1, team, gpus)
     ecc_trips: list[tuple[int, int]] = field(default_factory=list)  # (node, minute) of the error that drained it
 
-    def get(self, name: str) -> np.ndarray | None:
+    def get(self, name: str) -> Effect | np.ndarray | None:
         return self.arrays.get(name)
 
     def priority(self, base: int, minute: int, cls: int, team: int) -> int:
@@ -55,17 +57,19 @@ class Effects:
                 return boosted
         return base
 
-    def arr(self, name: str, rows: int | None = None) -> np.ndarray:
-        """The named array, created on first use (multipliers start at 1, the rest at 0)."""
+    def arr(self, name: str) -> Effect:
+        """The named node effect, created on first use (multipliers start at 1, flags at False, the rest at 0)."""
         if name not in self.arrays:
-            shape = (rows or self.n_nodes, self.minutes)
             if name in MULTIPLIERS:
-                self.arrays[name] = np.ones(shape, np.float32)
+                self.arrays[name] = Effect(self.n_nodes, self.minutes, 1.0, np.float32)
+            elif name in FLAGS:
+                self.arrays[name] = Effect(self.n_nodes, self.minutes, False, np.bool_)
             else:
-                self.arrays[name] = np.zeros(shape, np.bool_ if name in FLAGS else np.float32)
+                self.arrays[name] = Effect(self.n_nodes, self.minutes, 0.0, np.float32)
         return self.arrays[name]
 
     def region_flag(self, name: str) -> np.ndarray:
+        """A region flag by minute, dense: a few regions, and the scheduler reads it at every placement."""
         if name not in self.arrays:
             self.arrays[name] = np.zeros((self.n_regions, self.minutes), np.bool_)
         return self.arrays[name]
@@ -75,7 +79,7 @@ class Effects:
         out = np.zeros(self.minutes, np.bool_)
         for name in ("sc", "si", "sn"):
             if name in self.arrays:
-                out |= (self.arrays[name] != 1).any(axis=0)
+                out |= self.arrays[name].departs()
         return out
 
 
@@ -110,7 +114,7 @@ def build_effects(
         )
     for index, window in enumerate(scenario.maintenance):
         t0, t1, nodes, region, _ = _resolve(scenario, window, "maintenance", f"maintenance.{index}", fleet, origin, rng)
-        fx.arr("maint")[nodes, max(t0, 0) : max(t1, 0)] = True
+        fx.arr("maint").apply(nodes, max(t0, 0), max(t1, 0), "set", True)
         truth.append(
             _truth(
                 f"mnt-{index + 1:02d}",
@@ -183,17 +187,17 @@ def _nodes(scope: Scope, kind: str, where: str, fleet: Fleet, region: int | None
 
 def _apply(kind, m, fx: Effects, log: ChangeLog, fleet, nodes, region, team, t0, t1, origin) -> None:
     span = slice(max(t0, 0), max(t1, 0))
-    rows = np.array(nodes, dtype=int)[:, None]
+    on_nodes = (nodes, span.start, span.stop)
     if kind == "ecc_storm":
-        fx.arr("ecc")[rows, span] = m
-        fx.arr("hz_hw")[rows, span] += 0.004 * m
+        fx.arr("ecc").apply(*on_nodes, "set", m)
+        fx.arr("hz_hw").apply(*on_nodes, "add", 0.004 * m)
     elif kind == "thermal_throttle":
-        fx.arr("throttle")[rows, span] = m
-        fx.arr("sc")[rows, span] *= 1 + 0.35 * m
+        fx.arr("throttle").apply(*on_nodes, "set", m)
+        fx.arr("sc").apply(*on_nodes, "mul", 1 + 0.35 * m)
     elif kind == "driver_regression":
         log.set_driver(t0, nodes, BAD_DRIVER)
-        fx.arr("hz_sw")[rows, span] += 0.01 * m
-        fx.arr("sc")[rows, span] *= 1 + 0.05 * m
+        fx.arr("hz_sw").apply(*on_nodes, "add", 0.01 * m)
+        fx.arr("sc").apply(*on_nodes, "mul", 1 + 0.05 * m)
         log.set_driver(t1, nodes, BASE_DRIVER, change_type="rollback")
     elif kind == "framework_regression":
         fx.fw_slow[BAD_FRAMEWORK] = 1 + 0.4 * m
@@ -218,17 +222,17 @@ def _apply(kind, m, fx: Effects, log: ChangeLog, fleet, nodes, region, team, t0,
     elif kind == "scheduler_outage":
         _region_rows(fx, "sched_down", region, span)
     elif kind == "storage_slowdown":
-        fx.arr("si")[rows, span] *= 1 + 4 * m
-        fx.arr("storage")[rows, span] *= 1 + 6 * m
-        fx.arr("neterr")[rows, span] *= 1 + 3 * m
+        fx.arr("si").apply(*on_nodes, "mul", 1 + 4 * m)
+        fx.arr("storage").apply(*on_nodes, "mul", 1 + 6 * m)
+        fx.arr("neterr").apply(*on_nodes, "mul", 1 + 3 * m)
     elif kind == "network_degradation":
-        fx.arr("sn")[rows, span] *= 1 + 3 * m
-        fx.arr("neterr")[rows, span] *= 1 + 15 * m
-        fx.arr("hz_net")[rows, span] += 0.002 * m
+        fx.arr("sn").apply(*on_nodes, "mul", 1 + 3 * m)
+        fx.arr("neterr").apply(*on_nodes, "mul", 1 + 15 * m)
+        fx.arr("hz_net").apply(*on_nodes, "add", 0.002 * m)
     elif kind == "dummy_workload":
         fx.dummy.append((t0, t1, team, max(1, int(round(0.06 * m * fleet.n_gpus)))))
     elif kind == "telemetry_gap":
-        fx.arr("gap")[rows, span] = True
+        fx.arr("gap").apply(*on_nodes, "set", True)
 
 
 def _drain_on_first_error(fx: Effects, fleet: Fleet, nodes: list[int], t0: int, t1: int, m: float, rng) -> None:
@@ -238,7 +242,7 @@ def _drain_on_first_error(fx: Effects, fleet: Fleet, nodes: list[int], t0: int, 
         per_minute = 1 - np.exp(-UNCORRECTABLE_PER_GPU_MIN * m * int(fleet.node_gpus[node]))
         tripped = max(t0, 0) + int(rng.geometric(per_minute)) - 1 if per_minute > 0 else t1
         if tripped < min(t1, fx.minutes):
-            fx.arr("ecc_drain")[node, tripped : min(t1 + ECC_RESET_MIN, fx.minutes)] = True
+            fx.arr("ecc_drain").apply([node], tripped, min(t1 + ECC_RESET_MIN, fx.minutes), "set", True)
             fx.ecc_trips.append((node, tripped))
 
 

@@ -24,6 +24,7 @@ from pipelines.simulate.attempts import (
     Attempt,
     AttemptPlanner,
 )
+from pipelines.simulate.effects import Effect
 from pipelines.simulate.fleet import Fleet
 from pipelines.simulate.incidents import Effects
 from pipelines.simulate.placement import Placement
@@ -143,10 +144,7 @@ class Scheduler:
         self.events = EventLog()
         self.ends: dict[int, list[int]] = defaultdict(list)
         self.on_node: list[set[int]] = [set() for _ in range(fleet.n_nodes)]
-        self.drain = _drain_mask(fx.get("maint"))
-        if fx.get("ecc_drain") is not None:  # a node drained for an ECC error takes no jobs until it is reset
-            ecc = fx.get("ecc_drain")
-            self.drain = ecc.copy() if self.drain is None else self.drain | ecc
+        self.drain = _drain(fx)
         self.boost_edges = {t for t0, t1, *_ in fx.prio_boost for t in (t0, t1)}
         self._released = False
         region_nodes = np.bincount(fleet.node_region, minlength=len(fleet.regions))
@@ -251,7 +249,9 @@ class Scheduler:
     def _state_changes(self, down: np.ndarray | None) -> set[int]:
         """Minutes at which priorities, drains, outages or placement policy change."""
         edges = set(self.boost_edges)
-        for flags in (down, self.drain, self.fx.get("spread")):
+        if self.drain is not None:
+            edges.update(self.drain.changes())
+        for flags in (down, self.fx.get("spread")):
             if flags is not None:
                 steps = np.flatnonzero((np.diff(flags.astype(np.int8), axis=1) != 0).any(axis=0)) + 1
                 edges.update(steps.tolist())
@@ -275,7 +275,7 @@ class Scheduler:
 
     def _schedule(self, t: int, queue: list[QueueEntry], down: np.ndarray | None) -> list[QueueEntry]:
         c = self._cols
-        blocked = self.drain[:, t].copy() if self.drain is not None else np.zeros(self.fleet.n_nodes, bool)
+        blocked = self.drain.column(t) if self.drain is not None else np.zeros(self.fleet.n_nodes, bool)
         smallest_miss: dict[tuple[int, int, bool], int] = {}  # what did not fit this pass: bigger won't either
         reservations: dict[int, int] = {}
         waiting = []
@@ -359,14 +359,18 @@ class Scheduler:
         queue.append(self._entry(a.job, a.attempt + 1, t + 1, float(saved), t, index))
 
 
-def _drain_mask(maint: np.ndarray | None) -> np.ndarray | None:
-    """True where a node is in maintenance or one starts within the lead time: no new placements there."""
-    if maint is None:
+def _drain(fx: Effects) -> Effect | None:
+    """True where a node takes no new placements: in maintenance or one starting within the lead time, or drained
+    for an ECC error until it is reset."""
+    maint, ecc = fx.get("maint"), fx.get("ecc_drain")
+    if maint is None and ecc is None:
         return None
-    zero = np.zeros((maint.shape[0], 1), np.int32)  # minute counts fit; half the memory of int64 over a long run
-    cum = np.concatenate([zero, np.cumsum(maint, axis=1, dtype=np.int32)], axis=1)
-    ahead = np.minimum(np.arange(maint.shape[1]) + DRAIN_LEAD_MIN + 1, maint.shape[1])
-    return (cum[:, ahead] - cum[:, :-1]) > 0
+    drain = Effect(fx.n_nodes, fx.minutes, False, np.bool_)
+    for segment in maint.segments if maint is not None else ():
+        drain.apply(segment.rows, segment.start - DRAIN_LEAD_MIN, segment.stop, "set", segment.value)
+    for segment in ecc.segments if ecc is not None else ():
+        drain.apply(segment.rows, segment.start, segment.stop, "set", segment.value)
+    return drain
 
 
 def _node_clears(fx: Effects) -> dict[int, list[tuple[int, int, str]]]:
@@ -375,9 +379,14 @@ def _node_clears(fx: Effects) -> dict[int, list[tuple[int, int, str]]]:
     clears: dict[int, list[tuple[int, int, str]]] = defaultdict(list)
     maint = fx.get("maint")
     if maint is not None:
-        edges = maint & ~np.concatenate([np.zeros((maint.shape[0], 1), bool), maint[:, :-1]], axis=1)
-        for node, minute in zip(*np.nonzero(edges), strict=True):
-            clears[int(minute)].append((int(node), PREEMPTED, "drained for planned maintenance"))
+        starts = set()  # (node, minute) where a node's maintenance begins: in it then, not the minute before
+        for segment in maint.segments:
+            rows = np.arange(fx.n_nodes) if segment.rows is None else segment.rows
+            now = maint.points(rows, segment.start)
+            before = maint.points(rows, segment.start - 1) if segment.start > 0 else np.zeros(len(rows), bool)
+            starts.update((int(node), segment.start) for node in rows[now & ~before])
+        for node, minute in sorted(starts):
+            clears[minute].append((node, PREEMPTED, "drained for planned maintenance"))
     for node, minute in fx.ecc_trips:
         clears[minute].append((node, NODE_FAIL, INFRA_FAILURES["hz_hw"][2]))
     return clears
