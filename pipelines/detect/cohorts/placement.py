@@ -128,28 +128,35 @@ def placement_spread_hits(con, found: pl.DataFrame, config: DetectionConfig, win
     policies = found.filter(pl.col("change_type") == "scheduler_policy")
     settings = config.cohort
     span = timedelta(minutes=int(settings.spread_window_min))
-    frames = []
+    lead = int(settings.spread_drain_lead_min)
+    judged_spans = []  # per change: (change, first judged minute, end, the start of its trailing data)
     for change in policies.select("change_id", "changed_at", "ends_at", "scope_region").iter_rows(named=True):
-        at, region = change["changed_at"], change["scope_region"]
+        at = change["changed_at"]
         first, end = max(at, window[0] - timedelta(minutes=1)), min(change["ends_at"], window[1])
-        if first >= end:
-            continue
-        placed = fetch(con, UNPACKED_STARTS, [at - timedelta(hours=1), end, int(settings.spread_drain_lead_min)])
-        if placed.is_empty():
-            continue
+        if first < end:
+            judged_spans.append((change, first, end, max(at, first - span)))
+    if not judged_spans:
+        return pl.DataFrame()
+    # one read of the placements every change's trailing span needs (a tick's: its window and the span before it)
+    placed = fetch(con, UNPACKED_STARTS, [min(j[3] for j in judged_spans), max(j[2] for j in judged_spans), lead])
+    frames = []
+    for change, first, end, recent_from in judged_spans:
+        at, region = change["changed_at"], change["scope_region"]
+        recent = placed.filter((pl.col("started_at") >= recent_from) & (pl.col("started_at") < end))
+        changed = pl.lit(True) if region is None else pl.col("region") == region
+        if recent.filter(changed)["unpacked"].sum() < settings.spread_min_unpacked:
+            continue  # too few to flag, whatever the hour before held: no need to read it
         before = (
-            placed.filter(pl.col("started_at") < at)
+            fetch(con, UNPACKED_STARTS, [at - timedelta(hours=1), at, lead])
             .group_by("region")
             .agg(pl.len().alias("before_starts"), pl.col("unpacked").sum().alias("before_unpacked"))
             .filter(pl.col("before_starts") >= settings.spread_min_starts)  # the hour before is in the data
         )
-        since = _answering_to(placed.filter(pl.col("started_at") >= at), at, policies)
-        trailing = _trailing_counts(since, max(at, first - span), end, span)
+        trailing = _trailing_counts(_answering_to(recent, at, policies), recent_from, end, span)
         totals = trailing.group_by("minute_at").agg(pl.col("starts", "unpacked").sum().name.suffix("_all"))
         rest_starts = pl.col("starts_all") - pl.col("starts")
         rest_share = pl.when(rest_starts > 0).then((pl.col("unpacked_all") - pl.col("unpacked")) / rest_starts)
         before_share = pl.col("before_unpacked") / pl.col("before_starts")
-        changed = pl.lit(True) if region is None else pl.col("region") == region
         judged = (
             trailing.filter(changed & (pl.col("minute_at") >= first) & (pl.col("starts") > 0))
             .join(totals, on="minute_at")
@@ -217,10 +224,13 @@ def _trailing_counts(placed: pl.DataFrame, start, end, span: timedelta) -> pl.Da
 
 
 UNPACKED_STARTS = """
-with held_gpus as (  -- what every attempt in the span holds, a row per node (all of it for a gang)
-    select a.job_id, a.attempt, a.started_at, coalesce(a.ended_at, timestamp '9999-12-31') as ended_at,
-        a.node_ids like '%,%' as whole_nodes, a.gpus, n.node_id, n.region, n.sku, n.gpus as node_gpus,
-        case when a.node_ids like '%,%' then n.gpus else a.gpus end as held
+with held_gpus as (  -- what every attempt in the span holds, a row per node (all of it for a gang), by minute
+    select a.started_at, a.node_ids like '%,%' as whole_nodes, a.gpus, n.node_id, n.region, n.sku,
+        n.gpus as node_gpus, a.job_id, a.attempt,
+        case when a.node_ids like '%,%' then n.gpus else a.gpus end as held,
+        date_trunc('minute', a.started_at) as from_minute,  -- it holds them from its first minute
+        date_trunc('minute', a.ended_at) + case when a.ended_at > date_trunc('minute', a.ended_at)
+            then interval 1 minute else interval 0 minute end as to_minute  -- through its last, even a part
     from (
         select *, unnest(string_split(node_ids, ',')) as node_id from intermediate.int_jobs__attempts
         where started_at < $2 and (ended_at is null or ended_at > $1) and node_ids is not null
@@ -228,29 +238,51 @@ with held_gpus as (  -- what every attempt in the span holds, a row per node (al
     join marts.dim_nodes n using (node_id)
 ),
 small as (  -- starts of jobs on one node that leave the scheduler a choice of node
-    select job_id, attempt, region, sku, date_trunc('minute', started_at) as started_at, node_id, gpus
+    select job_id, attempt, region, sku, from_minute as started_at, node_id, gpus
     from held_gpus where started_at >= $1 and not whole_nodes and gpus < node_gpus
+),
+steps as (  -- per node and minute: GPUs taken (by attempts that hold them past it) and given back
+    select node_id, t, sum(delta) as delta, sum(taken) as taken
+    from (
+        select node_id, from_minute as t, held as delta,
+            case when to_minute is null or to_minute > from_minute then held else 0 end as taken
+        from held_gpus
+        union all
+        select node_id, to_minute as t, -held as delta, 0 as taken from held_gpus where to_minute is not null
+    )
+    group by all
 ),
 placements as (select distinct region, sku, started_at from small),
 closed as (  -- nodes taking no new jobs: down, in maintenance, or drained ahead of a planned window ($3 minutes)
     select p.started_at, h.node_id
     from placements p join marts.fct_health__node_minutes h on h.minute_at = p.started_at and h.region = p.region
-    where h.health <> 'ok' or h.is_maintenance
+    where (h.health <> 'ok' or h.is_maintenance) and h.minute_at >= date_trunc('minute', $1::timestamp)
+        and h.minute_at < $2
     union
     select p.started_at, w.node_id
     from placements p join staging.stg_maintenance__node_windows w
         on p.started_at >= w.start_at - to_minutes($3::bigint) and p.started_at < w.end_at
 ),
-nodes as (  -- each node of a region and SKU that placed small jobs: GPUs held as the minute began, and after it
-    select p.region, p.sku, p.started_at, n.node_id, n.gpus, x.node_id is null as open,
-        coalesce(sum(h.held) filter (where h.started_at < p.started_at), 0) as held_before,
-        coalesce(sum(h.held), 0) as held_after
-    from placements p
-    join marts.dim_nodes n on n.region = p.region and n.sku is not distinct from p.sku
-    left join closed x on x.started_at = p.started_at and x.node_id = n.node_id
-    left join held_gpus h
-        on h.node_id = n.node_id and h.started_at < p.started_at + interval 1 minute and h.ended_at > p.started_at
-    group by all
+grid as (  -- each node of a region and SKU in a minute that placed small jobs there
+    select p.region, p.sku, p.started_at, n.node_id, n.gpus
+    from placements p join marts.dim_nodes n on n.region = p.region and n.sku is not distinct from p.sku
+),
+timeline as (  -- per node, the GPUs held after each minute's changes, read at the minutes that placed jobs
+    select node_id, t, probe,
+        sum(delta) over (partition by node_id order by t, probe rows unbounded preceding) as held
+    from (
+        select node_id, t, delta, false as probe from steps
+        union all
+        select distinct node_id, started_at as t, 0 as delta, true as probe from grid
+    )
+),
+nodes as (  -- GPUs each held once the minute's jobs were placed, and as it began (less what the minute placed)
+    select g.region, g.sku, g.started_at, g.node_id, g.gpus, x.node_id is null as open,
+        h.held as held_after, h.held - coalesce(st.taken, 0) as held_before
+    from grid g
+    join timeline h on h.probe and h.node_id = g.node_id and h.t = g.started_at
+    left join steps st on st.node_id = g.node_id and st.t = g.started_at
+    left join closed x on x.started_at = g.started_at and x.node_id = g.node_id
 )
 -- unpacked: another node open to new jobs fitted the job all minute (nothing was placed on it) with fewer GPUs free
 -- than the chosen node had when this job was placed (at least what it had left after the minute, plus this job's)
