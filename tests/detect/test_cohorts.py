@@ -158,13 +158,13 @@ def test_more_free_gpus_is_not_a_placement_regression():
 def test_a_full_region_whose_stranding_starts_late_is_caught_a_quarter_hour_after_it_starts():
     # a spread policy in a full region: 2 free GPUs (1 stranded) of 400 before the change and for 45 minutes after
     # it, until whole nodes free up and the policy scatters small jobs over them: 36 of 40 free GPUs stranded from
-    # minute 45 on (9 % of healthy against the 1 % floor). The median of the last 30 minutes holds 9 % once 16 of
-    # them are stranded, at minute 60; a median of every minute since the change would have waited to minute 91
+    # minute 45 on (9 % of healthy against the 1 % floor). The median of the last 10 minutes holds 9 % once 6 of
+    # them are stranded, at minute 50; a median of every minute since the change would have waited to minute 91
     series = {m: (2, 1) if m < 45 else (40, 36) for m in range(-60, 100)}
     con = _warehouse({"r1": (1, 1), "r2": (1, 1)}, gpus=400, bursts=series, minutes=100)
     window = (WINDOW[0], CHANGED_AT + timedelta(minutes=100))
     hits = placement_cohort_hits(con, _change("r1"), _config(), window)
-    assert hits["minute_at"].min() == CHANGED_AT + timedelta(minutes=60)
+    assert hits["minute_at"].min() == CHANGED_AT + timedelta(minutes=50)
     assert hits["value"][0] == 36 / 400
 
 
