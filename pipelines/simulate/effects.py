@@ -47,6 +47,8 @@ class Effect:
         rows, minutes = key
         if isinstance(minutes, slice):
             return self.block(rows, minutes)
+        if isinstance(rows, slice):  # every row (or a slice of them) at one minute
+            return self.block(rows, slice(int(minutes), int(minutes) + 1))[..., 0]
         return self.points(rows, minutes)
 
     def __setitem__(self, key, value) -> None:

@@ -46,6 +46,8 @@ def test_segments_read_as_the_dense_array(default, op):
     rows, minutes = rng.integers(0, ROWS, 500), rng.integers(0, MINUTES, 500)
     assert np.array_equal(effect[rows, minutes], dense[rows, minutes])
     assert np.array_equal(effect.column(123), dense[:, 123])
+    assert np.array_equal(effect[:, 77], dense[:, 77]) and np.array_equal(effect[2:5, 77], dense[2:5, 77])
+    assert effect[3, 150] == dense[3, 150]
     assert np.array_equal(effect.departs(), (dense != default).any(axis=0))
     expected = set((np.flatnonzero((np.diff(dense, axis=1) != 0).any(axis=0)) + 1).tolist())
     assert effect.changes() == expected
