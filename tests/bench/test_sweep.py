@@ -1,6 +1,8 @@
 """The sweep's totals and table on hand-made results: what counts as paged in time, right, explained, and a window
 whose goodput did not fall."""
 
+from datetime import datetime, timedelta
+
 from bench.sweep import markdown, totals
 
 
@@ -53,3 +55,40 @@ def test_the_table_shows_the_goodput_move_beside_each_explain():
     assert "| a | fragmentation | scheduling | 50 | scheduling | None (WRONG, goodput 70.0% -> 77.0%) |" in table
     assert "| b | storage_slowdown | data_io | no |" in table
     assert "tickets outside every incident: 1" in table
+
+
+def test_latency_from_the_first_evidence_and_its_total():
+    from bench.sweep import _from_evidence
+
+    incident = {"start_at": "2026-04-16T09:30:00Z"}
+    row = {"latency_min": 50.0}
+    late = _from_evidence(row, incident, datetime(2026, 4, 16, 10, 16))
+    assert late == {"first_evidence_at": "2026-04-16T10:16:00", "latency_from_evidence_min": 4.0}
+    assert _from_evidence(row, incident, None)["latency_from_evidence_min"] == 50.0
+    spread = _incident("fragmentation", "scheduling", 50.0, "scheduling")
+    results = [{"scenario": "c", "incidents": [{**spread, **late}], "false_pages": [], "unmatched_tickets": []}]
+    found = totals(results)
+    assert (found["within_15_min"], found["within_15_min_of_first_evidence"]) == (0, 1)
+    assert "| c | fragmentation | scheduling | 50 (4 after the first evidence, 2026-04-16T10:16:00) |" in markdown(
+        results
+    )
+
+
+def test_first_evidence_of_a_spread_policy_is_its_first_unpacked_placement():
+    from bench.sweep import first_evidence
+    from tests.detect.test_placement_spread import CHANGED_AT, _warehouse
+
+    con = _warehouse(spread_from=30)  # packs for half an hour after the change, then spreads
+    incident = {"kind": "fragmentation", "start_at": CHANGED_AT, "end_at": CHANGED_AT + timedelta(hours=1)}
+    assert first_evidence(con, {**incident, "scope": {"region": "r1"}}) == CHANGED_AT + timedelta(minutes=30)
+    assert first_evidence(con, {**incident, "scope": {"region": "r2"}}) is None
+
+
+def test_first_evidence_of_a_framework_regression_is_its_first_worker_minute():
+    from bench.sweep import first_evidence
+    from tests.detect.test_framework_cohorts import CHANGED_AT, _warehouse
+
+    con = _warehouse(slowdown=1.5)  # the new version's first worker-minute five minutes after the change
+    incident = {"kind": "framework_regression", "start_at": CHANGED_AT, "end_at": CHANGED_AT + timedelta(hours=2)}
+    assert first_evidence(con, {**incident, "scope": {"team": "llm"}}) == CHANGED_AT + timedelta(minutes=5)
+    assert first_evidence(con, {**incident, "scope": {"team": "search"}}) is None
