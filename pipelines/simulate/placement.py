@@ -42,11 +42,12 @@ class Placement:
             return nodes[[np.argmax(np.where(fits, free, -1))]]
         return nodes[[np.argmin(np.where(fits, free, 1 << 30))]]  # best fit: pack
 
-    def reserve(self, region: int, sku: int, n_nodes: int, blocked: np.ndarray) -> None:
-        """Hold the emptiest nodes for a job that waited too long, so small jobs stop starving it."""
+    def reserve(self, region: int, sku: int, n_nodes: int, drained: np.ndarray) -> np.ndarray:
+        """The emptiest nodes not drained, to hold for a job that waited too long so small jobs stop starving it."""
         nodes = self.eligible(region, sku)
+        nodes = nodes[~drained[nodes]] if (~drained[nodes]).any() else nodes
         order = nodes[np.argsort(-self.free_count[nodes], kind="stable")]
-        blocked[order[: max(1, n_nodes)]] = True
+        return order[: max(1, n_nodes)]
 
     def take(self, nodes: np.ndarray, gpus: int, whole: bool) -> np.ndarray:
         """The GPU ids a starting job takes on its nodes (all of each node for a gang)."""

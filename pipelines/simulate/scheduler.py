@@ -1,4 +1,5 @@
-"""A minute-stepped cluster scheduler: priority queue with aging, reservations for jobs that waited too long,
+"""A minute-stepped cluster scheduler: priority queue with aging, reservations for jobs that waited too long (with
+backfill: a job that will end before the held nodes would all be free may use them, as Slurm's backfill does),
 maintenance drains, outages, and attempts that fail, lose work since their last checkpoint and requeue. Where a job
 goes is `placement`; how a started attempt ends is `attempts`; this module is the loop over the minutes.
 
@@ -34,9 +35,8 @@ RESTART_OVERHEAD_MIN = 3
 MAX_RETRIES = 3
 DRAIN_LEAD_MIN = 60
 AGED_WAIT_MIN = 120
-# jobs with a deadline get nodes held for them sooner; a region holds nodes for a few waiting jobs at a time
+# jobs with a deadline get nodes held for them sooner; one job at a time per region gets nodes held for it
 RESERVE_AFTER_MIN = {RETRAIN: 30}
-NODES_PER_RESERVATION = 1 << 30  # one job at a time per region gets nodes held for it (a gang can need many)
 
 
 @dataclass(slots=True)
@@ -147,8 +147,7 @@ class Scheduler:
         self.drain = _drain(fx)
         self.boost_edges = {t for t0, t1, *_ in fx.prio_boost for t in (t0, t1)}
         self._released = False
-        region_nodes = np.bincount(fleet.node_region, minlength=len(fleet.regions))
-        self.max_reservations = np.maximum(1, region_nodes // NODES_PER_RESERVATION).tolist()
+        self._held: dict[int, tuple[tuple[int, int], np.ndarray]] = {}  # region -> (job, attempt), its held nodes
         # per job, by job number: dicts rather than lists so finished jobs can be forgotten
         self._cols: dict[str, dict[int, object]] = {k: {} for k in JOB_COLUMNS}
         self.framework_of: dict[int, str] = {}
@@ -217,10 +216,10 @@ class Scheduler:
                         entry.key = self._key(entry.job, t, entry.ready)
                 queue.extend(fresh)
                 queue.sort(key=lambda e: e.key)
-                queue[:] = self._schedule(t, queue, down)
+                queue[:] = self._schedule(t, queue, down, full=True)
             elif fresh:  # nothing was freed: only the newcomers can possibly fit
                 fresh.sort(key=lambda e: e.key)
-                waiting = self._schedule(t, fresh, down)
+                waiting = self._schedule(t, fresh, down, full=False)
                 if waiting:
                     queue.extend(waiting)
                     queue.sort(key=lambda e: e.key)
@@ -273,11 +272,18 @@ class Scheduler:
         prio = self.fx.priority(c["priority"][j], t, c["cls"][j], c["team"][j])
         return (-(prio + min(20, (t - ready) // 60)), ready, j)  # aging: a point an hour waited
 
-    def _schedule(self, t: int, queue: list[QueueEntry], down: np.ndarray | None) -> list[QueueEntry]:
+    def _schedule(self, t: int, queue: list[QueueEntry], down: np.ndarray | None, full: bool) -> list[QueueEntry]:
+        """Start what fits, in queue order. A full pass (the whole queue) decides who holds nodes; a pass over the
+        newcomers alone keeps the holds the last full pass made."""
         c = self._cols
-        blocked = self.drain.column(t) if self.drain is not None else np.zeros(self.fleet.n_nodes, bool)
+        drained = self.drain.column(t) if self.drain is not None else np.zeros(self.fleet.n_nodes, bool)
+        blocked = drained.copy()
         smallest_miss: dict[tuple[int, int, bool], int] = {}  # what did not fit this pass: bigger won't either
-        reservations: dict[int, int] = {}
+        backfill_miss: dict[tuple[int, int, bool], int] = {}  # the same, on the held nodes
+        holds: dict[int, tuple[np.ndarray, int]] = {}  # region -> (held nodes, minute they should all be free)
+        if not full:
+            for region, (_, nodes) in self._held.items():
+                holds[region] = self._hold_state(nodes, t, blocked)
         waiting = []
         never = 1 << 30
         for entry in queue:
@@ -288,23 +294,64 @@ class Scheduler:
                 waiting.append(entry)
                 continue
             request, size = entry.request, entry.size
-            if size >= smallest_miss.get(request, never):  # something no bigger already failed this pass
-                waiting.append(entry)
-                continue
             j = entry.job
-            nodes = self.placement.place(region, request[1], c["gpus"][j], c["n_nodes"][j], t, blocked)
+            nodes = None
+            if size < smallest_miss.get(request, never):  # something no bigger already failed this pass
+                nodes = self.placement.place(region, request[1], c["gpus"][j], c["n_nodes"][j], t, blocked)
+                if nodes is None:
+                    smallest_miss[request] = size
+            if nodes is None and region in holds and size < backfill_miss.get(request, never):
+                nodes = self._backfill(entry, t, blocked, drained, holds[region])
+                if nodes is None and t + self._time_limit(entry) <= holds[region][1]:
+                    backfill_miss[request] = size  # it was short enough and did not fit: bigger won't either
             if nodes is None:
-                smallest_miss[request] = size
-                if t - entry.ready >= entry.patience and reservations.get(region, 0) < self.max_reservations[region]:
-                    reservations[region] = reservations.get(region, 0) + 1
-                    self.placement.reserve(region, request[1], c["n_nodes"][j], blocked)
-                    smallest_miss.clear()  # the reservation changed what is free
+                if t - entry.ready >= entry.patience and region not in holds:
+                    holds[region] = self._hold(entry, t, blocked, drained)
+                    smallest_miss.clear()  # the hold changed what is free
+                    backfill_miss.clear()
                 if not entry.noted:
                     self._note_pending(entry, t, "Resources" if entry.ready == t else "Priority")
                 waiting.append(entry)
                 continue
             self._start(entry, t, nodes, self.placement.take(nodes, c["gpus"][j], request[2]))
+        if full:  # a region whose holder started or was not reached holds nothing now
+            self._held = {region: held for region, held in self._held.items() if region in holds}
         return waiting
+
+    def _hold(self, entry: QueueEntry, t: int, blocked: np.ndarray, drained: np.ndarray) -> tuple[np.ndarray, int]:
+        """Hold nodes for a job that waited too long: the same nodes on every pass while it waits (so the jobs
+        backfilled there shorten its wait instead of moving it), chosen afresh when one of them is drained."""
+        key = (entry.job, entry.attempt)
+        held = self._held.get(entry.region)
+        if held is None or held[0] != key or drained[held[1]].any():
+            nodes = self.placement.reserve(entry.region, entry.request[1], self._cols["n_nodes"][entry.job], drained)
+            held = self._held[entry.region] = (key, nodes)
+        return self._hold_state(held[1], t, blocked)
+
+    def _hold_state(self, nodes: np.ndarray, t: int, blocked: np.ndarray) -> tuple[np.ndarray, int]:
+        """Block the held nodes for this pass; they should all be free when the last job on them ends."""
+        blocked[nodes] = True
+        ends = [self.attempts[i].end for n in nodes.tolist() for i in self.on_node[n]]
+        return nodes, max(ends, default=t)
+
+    def _backfill(
+        self, entry: QueueEntry, t: int, blocked: np.ndarray, drained: np.ndarray, hold: tuple[np.ndarray, int]
+    ) -> np.ndarray | None:
+        """The held nodes the entry may start on now: only if its time limit ends before they should all be free."""
+        held, free_at = hold
+        if t + self._time_limit(entry) > free_at:
+            return None
+        open_nodes = blocked.copy()
+        open_nodes[held] = drained[held]
+        c = self._cols
+        j = entry.job
+        return self.placement.place(entry.region, entry.request[1], c["gpus"][j], c["n_nodes"][j], t, open_nodes)
+
+    def _time_limit(self, entry: QueueEntry) -> int:
+        """The run time the scheduler is told to expect: the work left and the restart. A job slowed by an incident
+        can run past it and delay the held job, as on a real cluster."""
+        overhead = RESTART_OVERHEAD_MIN if entry.attempt > 0 else 0
+        return int(np.ceil(self._cols["work_min"][entry.job] - entry.saved)) + overhead
 
     def _note_pending(self, entry: QueueEntry, t: int, reason: str) -> None:
         if not entry.noted:
@@ -313,6 +360,9 @@ class Scheduler:
 
     def _start(self, entry: QueueEntry, t: int, nodes: np.ndarray, gpus: np.ndarray) -> None:
         j, attempt, saved = entry.job, entry.attempt, entry.saved
+        held = self._held.get(entry.region)
+        if held is not None and held[0] == (j, attempt):  # it starts: the nodes held for it are its own now
+            del self._held[entry.region]
         entry.noted = True  # placed: never pending
         overhead = RESTART_OVERHEAD_MIN if attempt > 0 else 0
         a = Attempt(j, attempt, t, nodes, gpus, int(self.fleet.node_sku[nodes[0]]), saved, overhead, entry.previous)

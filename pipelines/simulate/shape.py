@@ -17,15 +17,17 @@ jobs as (
     select * from read_parquet($jobs, hive_partitioning = true)
 ),
 attempts as (
+    -- an attempt still running when the data ends has used its GPUs until then, but its runtime is unknown
     select
         s.job_id,
         s.attempt,
         s.gpus,
         s.node_ids,
         epoch(e.event_at) - epoch(s.event_at) as runtime_s,
+        epoch(coalesce(e.event_at, (select max(event_at) from events))) - epoch(s.event_at) as used_s,
         e.state,
     from events as s
-    join events as e
+    left join events as e
         on e.job_id = s.job_id and e.attempt = s.attempt and e.event_type = 'ended'
     where s.event_type = 'started'
 ),
@@ -49,7 +51,7 @@ select
     (select avg((requested_gpus = 1)::int) from per_job) as single_gpu_job_share,
     (select avg((final_state in ('failed', 'cancelled', 'node_fail'))::int)
         from per_job where final_state is not null) as failed_or_cancelled_share,
-    (select sum(gpus * runtime_s) filter (where node_ids like '%,%') / sum(gpus * runtime_s)
+    (select sum(gpus * used_s) filter (where node_ids like '%,%') / sum(gpus * used_s)
         from attempts) as multi_node_gpu_time_share,
 """
 

@@ -68,6 +68,24 @@ def test_gang_jobs_need_whole_free_nodes():
     assert len(gang.nodes) == 2 and len(gang.gpus) == 8
 
 
+def test_a_job_that_waited_too_long_holds_nodes_and_only_jobs_that_end_before_they_free_backfill_them():
+    # the gang waits from minute 0; at 120 (batch patience) it holds both nodes, which should be free at 250 when
+    # job 1 ends: a 60-minute job at 125 backfills (ends at 185), a 200-minute one waits until the gang has run
+    schedule = run(
+        make_jobs(
+            {"gpus": 4, "work_min": 150},
+            {"gpus": 1, "work_min": 250},
+            {"gpus": 8, "n_nodes": 2},
+            {"gpus": 1, "work_min": 60, "submit_s": 125 * 60},
+            {"gpus": 1, "work_min": 200, "submit_s": 125 * 60},
+        )
+    )
+    order = starts(schedule)
+    assert order[3] == 125
+    assert order[2] == 250
+    assert order[4] == 260  # after the gang's 10 minutes
+
+
 def test_higher_priority_goes_first_when_gpus_free_up():
     schedule = run(
         make_jobs(

@@ -3,11 +3,14 @@
 import filecmp
 from datetime import datetime
 
+import numpy as np
 import pytest
 
+from pipelines.simulate.fleet import build_fleet
 from pipelines.simulate.run import simulate
-from pipelines.simulate.scenario import scenario_from_dict
+from pipelines.simulate.scenario import FleetSpec, scenario_from_dict
 from pipelines.simulate.shape import trace_shape
+from pipelines.simulate.workload import job_days
 
 WINDOW_FMT = "%Y-%m-%dT%H:%M:%S"
 
@@ -52,6 +55,20 @@ def test_a_fifth_to_a_third_of_jobs_fail_or_are_cancelled(medium_shape):
 def test_queueing_is_usually_near_zero_with_a_long_tail(medium_shape):
     assert medium_shape["queue_median_s"] <= 90
     assert medium_shape["queue_mean_s"] >= 2 * medium_shape["queue_median_s"]
+    assert medium_shape["queue_mean_s"] <= 1_949  # the largest Helios cluster's mean wait
+
+
+@pytest.mark.parametrize("gpus, nodes", [(1200, 80), (480, 32)])
+def test_weekday_demand_leaves_headroom_so_the_queue_drains_overnight(gpus, nodes):
+    """The GPU-minutes jobs ask for on a weekday, against the fleet's: a fleet asked for more than it can place
+    (gang jobs need whole nodes) grows its backlog from day to day, and every free GPU reads as idle with demand."""
+    fleet = build_fleet(FleetSpec(gpus=gpus, nodes=nodes))
+    loads = []
+    for day, jobs in enumerate(job_days(fleet, 0, 28, np.random.default_rng(5))):
+        if day % 7 < 5:
+            work = jobs.work_min * np.where(jobs.fate == 0, 1.0, jobs.fate_frac)
+            loads.append((jobs.gpus * work).sum() / (fleet.n_gpus * 1440))
+    assert 0.6 <= np.mean(loads) <= 0.85
 
 
 def test_job_volume_scales_to_about_35000_a_day_at_1200_gpus(sql):
