@@ -29,6 +29,7 @@ INCIDENT_FAMILIES: dict[str, str] = {
 PAGING_FAMILIES = frozenset({"hardware", "software", "scheduling", "data_io", "network"})
 DEFAULT_REGIONS = ("us-east", "eu-west")
 REGION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
+MAX_DEMAND = 5.0
 
 
 class ScenarioError(ValueError):
@@ -128,6 +129,9 @@ class Scenario(BaseModel):
     start: datetime
     days: int = Field(ge=1, le=366)
     fleet: FleetSpec = Field(default_factory=FleetSpec)
+    # how busy: the jobs submitted, as a multiple of the calibrated workload (a weekday asks for about 0.76 of the
+    # GPUs), for the whole fleet or per region (regions not named stay at 1)
+    demand: float | dict[str, float] = 1.0
     incidents: list[Incident] = Field(default_factory=list)
     maintenance: list[Window] = Field(default_factory=list)
 
@@ -138,6 +142,22 @@ class Scenario(BaseModel):
         if value.second or value.microsecond:
             raise ValueError("start must be on a whole minute")
         return value
+
+    @model_validator(mode="after")
+    def _known_demand(self) -> Scenario:
+        levels = self.demand if isinstance(self.demand, dict) else {"": self.demand}
+        for region, level in levels.items():
+            if not 0 < level <= MAX_DEMAND:
+                raise ValueError(f"demand{'.' + region if region else ''}: {level} is not in (0, {MAX_DEMAND}]")
+            if region and region not in self.fleet.regions:
+                raise ValueError(f"demand.{region}: no such region (fleet: {', '.join(self.fleet.regions)})")
+        return self
+
+    def region_demand(self) -> list[float]:
+        """The demand multiple of each fleet region, in the fleet's order."""
+        if isinstance(self.demand, dict):
+            return [self.demand.get(region, 1.0) for region in self.fleet.regions]
+        return [self.demand] * len(self.fleet.regions)
 
     @property
     def end(self) -> datetime:

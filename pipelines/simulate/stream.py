@@ -36,7 +36,10 @@ class DayStream:
             scenario, self.fleet, self.changes, self.origin, minutes, np.random.default_rng([seed, 2])
         )
         weekday = self.origin.weekday()
-        self._days: Iterator[Jobs] = job_days(self.fleet, weekday, self.total_days, np.random.default_rng([seed, 3]))
+        self.demand = scenario.region_demand()
+        self._days: Iterator[Jobs] = job_days(
+            self.fleet, weekday, self.total_days, np.random.default_rng([seed, 3]), self.demand
+        )
         self._dummy = self._dummy_jobs(weekday)
         self._gaming = [t for t in self.truth if t["kind"] == "dummy_workload"]
         for incident in self._gaming:
@@ -54,7 +57,7 @@ class DayStream:
         if not self.fx.dummy:
             return Jobs.empty()
         rng = np.random.default_rng([self.scenario.seed, 3])
-        for _ in job_days(self.fleet, weekday, self.total_days, rng):
+        for _ in job_days(self.fleet, weekday, self.total_days, rng, self.demand):
             pass
         jobs = Jobs.concat([dummy_jobs(self.fleet, t0, t1, team, gpus, rng) for t0, t1, team, gpus in self.fx.dummy])
         return jobs.take(np.argsort(jobs.submit_s, kind="stable"))

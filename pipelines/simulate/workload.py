@@ -111,10 +111,16 @@ class Jobs:
         return Jobs(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Jobs)})
 
 
-def job_days(fleet: Fleet, origin_weekday: int, days: int, rng: np.random.Generator) -> Iterator[Jobs]:
+def job_days(
+    fleet: Fleet, origin_weekday: int, days: int, rng: np.random.Generator, demand: list[float] | None = None
+) -> Iterator[Jobs]:
     """Jobs for `days` days from the origin (whose weekday is given, Monday = 0), a day at a time, each day's in
-    submission order: a long run never holds them all."""
-    scale = fleet.n_gpus / 1200
+    submission order: a long run never holds them all. `demand` scales each region's jobs (1: calibrated); a
+    region below the busiest keeps that share of the busiest's draw."""
+    levels = np.asarray(demand if demand is not None else [1.0] * len(fleet.regions), float)
+    busiest = float(levels.max())
+    keep = levels / busiest
+    scale = fleet.n_gpus / 1200 * busiest
     for day in range(days):
         weekend = (origin_weekday + day) % 7 >= 5
         parts = []
@@ -125,7 +131,10 @@ def job_days(fleet: Fleet, origin_weekday: int, days: int, rng: np.random.Genera
                 rate = max(rate, 2.0 if not weekend or c == DISTRIBUTED else 0.0)
             count = int(rng.poisson(rate))
             if count:
-                parts.append(_draw_class(c, count, day, fleet, rng))
+                drawn = _draw_class(c, count, day, fleet, rng)
+                if (keep < 1).any():
+                    drawn = drawn.take(np.flatnonzero(rng.random(count) < keep[drawn.region]))
+                parts.append(drawn)
         jobs = Jobs.concat(parts) if parts else Jobs.empty()
         yield jobs.take(np.argsort(jobs.submit_s, kind="stable"))
 

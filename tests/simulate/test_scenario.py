@@ -92,6 +92,9 @@ BASE = {"name": "t", "start": "2026-03-02T00:00:00Z", "days": 1}
         ({"days": 0}, "days"),
         ({"fleet": {"gpus": 1}}, "fleet.gpus"),
         ({"colour": "blue"}, "colour"),
+        ({"demand": 0}, "demand"),
+        ({"demand": {"us-east": 9}}, "demand.us-east"),
+        ({"demand": {"mars": 1.2}}, "demand.mars"),
     ],
 )
 def test_bad_values_name_their_field(change, field):

@@ -58,6 +58,20 @@ def test_queueing_is_usually_near_zero_with_a_long_tail(medium_shape):
     assert medium_shape["queue_mean_s"] <= 1_949  # the largest Helios cluster's mean wait
 
 
+def test_demand_scales_each_regions_jobs_and_leaves_the_others_alone():
+    fleet = build_fleet(FleetSpec(gpus=1200, nodes=80, regions=["us-east", "eu-west"]))
+
+    def per_region(demand):
+        jobs = next(job_days(fleet, 0, 1, np.random.default_rng(9), demand))
+        return np.bincount(jobs.region, minlength=2)
+
+    calibrated, busy_east, all_busier = per_region(None), per_region([1.5, 1.0]), per_region([2.0, 2.0])
+    assert abs(busy_east[0] / calibrated[0] - 1.5) < 0.05
+    assert abs(busy_east[1] / calibrated[1] - 1.0) < 0.05
+    assert abs(all_busier.sum() / calibrated.sum() - 2.0) < 0.05
+    assert (per_region([1.0, 1.0]) == calibrated).all()  # the default draws the same jobs
+
+
 @pytest.mark.parametrize("gpus, nodes", [(1200, 80), (480, 32)])
 def test_weekday_demand_leaves_headroom_so_the_queue_drains_overnight(gpus, nodes):
     """The GPU-minutes jobs ask for on a weekday, against the fleet's: a fleet asked for more than it can place
