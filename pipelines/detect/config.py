@@ -94,6 +94,8 @@ class CohortRules(_Strict):
     horizon_h: float = Field(gt=0)
     min_events: int = Field(ge=1)
     fault_rate_ratio: float = Field(gt=1)
+    fault_min_rest_share: float = Field(ge=0, lt=1)
+    fault_baseline_h: float = Field(gt=0)
     min_worker_minutes: int = Field(ge=1)
     step_time_ratio: float = Field(gt=1)
     first_jobs_min_worker_minutes: int = Field(ge=1)

@@ -8,6 +8,7 @@ import polars as pl
 
 from pipelines.detect.cohorts import placement_cohort_hits
 from pipelines.detect.config import detection_config
+from tests.fixtures.blank_warehouse import blank_warehouse, with_policy_rule_tables
 
 CHANGED_AT = datetime(2026, 3, 2, 6, 0)
 WINDOW = (CHANGED_AT - timedelta(hours=2), CHANGED_AT + timedelta(minutes=20))
@@ -23,12 +24,7 @@ def _warehouse(
     `minutes` after it;
     `stranded[region]` = (stranded GPUs before the change, after it); `bursts` = {minute after the change: (free GPUs,
     stranded GPUs)} in the first region."""
-    con = duckdb.connect()
-    con.execute("create schema marts")
-    con.execute(
-        "create table marts.fct_scheduler__region_minutes (region varchar, minute_at timestamp, healthy_gpus double, "
-        "free_gpus double, stranded_gpus double)"
-    )
+    con = with_policy_rule_tables(blank_warehouse())  # no placements: the stranding is judged alone
     for region, (before, after) in stranded.items():
         for minute in range(-60, minutes):
             value = before if minute < 0 else after

@@ -119,6 +119,10 @@ def test_leaves_add_up_to_the_total_exactly(incidents_db_path, where):
 # queue wait per class; a strict xfail, so that it starting to pass is noticed.
 MISSED = {
     "priority_change": "no GPU-minute is lost in two hours: the reordered queue shows in waits and deadlines only",
+    # us-east at 21:00 has 0-2 GPUs pending on the calibrated fleet: with no gang job waiting, the GPUs a spread
+    # policy strands cost nothing (idle with demand fell). Fragmentation in a busy region is held by the sweep:
+    # the library's fragmentation and spread-busy-morning name scheduling on both baselines.
+    "fragmentation": "a quiet evening region: no job waits for the GPUs the spread policy strands",
 }
 KINDS = (
     "ecc_storm",  # every GPU of the node out: the zero availability is floored, not a log(0) error

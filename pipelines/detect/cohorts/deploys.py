@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import polars as pl
 
 from pipelines.detect.cohorts.common import NODE_CHANGES, against_the_rest, since_change, with_ends
@@ -11,7 +13,8 @@ from pipelines.warehouse.connection import fetch
 
 def node_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, window) -> pl.DataFrame:
     """Software faults (application XIDs and software-caused failures) per GPU-minute on the changed nodes against
-    every other node, since the change."""
+    every other node, since the change. A change to (nearly) every node leaves no unchanged nodes to hold it
+    against: the changed nodes' own `fault_baseline_h` before it are the baseline then."""
     found = with_ends(found, config)
     node_changes = found.filter(pl.col("change_type").is_in(NODE_CHANGES) & pl.col("scope_node_ids").is_not_null())
     if node_changes.is_empty():
@@ -28,11 +31,39 @@ def node_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, window) 
     )
     cohort = scope.join(minutes, on="node_id").filter(since_change())
     sums = against_the_rest(cohort, minutes, ["exposure", "faults"])
+    settings = config.cohort
+    wide = node_changes.filter(  # only these can leave the rest thin: read their own past for them alone
+        pl.col("scope_node_ids").str.split(",").list.len()
+        >= (1 - settings.fault_min_rest_share) * max(1, minutes["node_id"].n_unique())
+    )
+    sums = sums.join(_own_before(con, wide, settings.fault_baseline_h), on="change_id", how="left")
+    thin = pl.col("exposure_rest") < settings.fault_min_rest_share * pl.col("exposure_all")
     rate = pl.col("faults_cohort") / pl.col("exposure_cohort")
-    rest = (pl.col("faults_rest") + 1) / pl.col("exposure_rest")  # one fault of slack: a quiet fleet is not zero
+    rest = (  # one fault of slack: a quiet fleet is not zero
+        pl.when(thin)
+        .then((pl.col("faults_before") + 1) / pl.col("exposure_before"))
+        .otherwise((pl.col("faults_rest") + 1) / pl.col("exposure_rest"))
+    )
     return sums.filter(
-        (pl.col("faults_cohort") >= config.cohort.min_events) & (rate >= config.cohort.fault_rate_ratio * rest)
+        (pl.col("faults_cohort") >= settings.min_events) & (rate >= settings.fault_rate_ratio * rest)
     ).select("change_id", "minute_at", (rate * 60).alias("value"), (rest * 60).alias("baseline"))
+
+
+def _own_before(con, node_changes: pl.DataFrame, hours: float) -> pl.DataFrame:
+    """Per change: the software faults and GPU-minutes of its nodes in the `hours` before it."""
+    rows = []
+    for change in node_changes.select("change_id", "changed_at", "scope_node_ids").iter_rows(named=True):
+        exposure, faults = fetch(
+            con,
+            "select coalesce(sum(gpus_reporting), 0)::double as exposure, "
+            "coalesce(sum(software_xid_gpus + software_failures), 0)::double as faults "
+            "from marts.fct_health__node_minutes where not is_maintenance and minute_at >= $1 and minute_at < $2 "
+            "and list_contains($3, node_id)",
+            [change["changed_at"] - timedelta(hours=hours), change["changed_at"], change["scope_node_ids"].split(",")],
+        ).row(0)
+        rows.append((change["change_id"], exposure, faults))
+    schema = {"change_id": pl.String, "exposure_before": pl.Float64, "faults_before": pl.Float64}
+    return pl.DataFrame(rows, schema=schema, orient="row")
 
 
 def framework_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, window) -> pl.DataFrame:

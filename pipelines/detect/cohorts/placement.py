@@ -46,7 +46,7 @@ def placement_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, win
     sums = sums.join(per_minute, on=["change_id", "minute_at"])
     rest = pl.when(pl.col("healthy_rest") > 0).then(pl.col("stranded_rest") / pl.col("healthy_rest"))
     baseline = pl.max_horizontal(rest, pl.col("before"), pl.lit(0.0))  # changed from its own past and from the rest
-    return sums.filter(
+    stranded = sums.filter(
         (pl.col("minutes_seen") >= settings.min_placement_minutes)
         & (pl.col("healthy_cohort") >= settings.min_placement_gpu_minutes)
         & (pl.col("share") >= settings.stranded_share_min)
@@ -62,6 +62,43 @@ def placement_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, win
             >= settings.stranded_ratio * pl.max_horizontal(baseline, pl.lit(settings.stranded_share_floor))
         )
     ).select("change_id", "minute_at", pl.col("share").alias("value"), baseline.alias("baseline"))
+    return _once_placements_spread(con, stranded, found, config, window)
+
+
+def _once_placements_spread(con, stranded: pl.DataFrame, found: pl.DataFrame, config, window) -> pl.DataFrame:
+    """A change's stranded minutes from the first minute its placements showed a spread (`placement_spread`) on:
+    a scheduler that still packs after a change (a queue setting, a fair-share half-life) strands GPUs only as
+    jobs end unevenly, which the changed region can show for a while by chance, with the hour before and the
+    other regions quieter. A spreading one shows in its placements before its stranding costs anything. A change
+    whose region placed too few small jobs in the hour before to judge its placements is judged on its stranding
+    alone. Read only when there is stranding to blame, over the changes' time since they were made."""
+    if stranded.is_empty():
+        return stranded
+    settings = config.cohort
+    blamed = found.filter(pl.col("change_id").is_in(stranded["change_id"].unique().implode()))
+    judged = []
+    for change in blamed.select("change_id", "changed_at", "scope_region").iter_rows(named=True):
+        at, region = change["changed_at"], change["scope_region"]
+        before = fetch(con, UNPACKED_STARTS, [at - timedelta(hours=1), at, int(settings.spread_drain_lead_min)])
+        starts = before if region is None else before.filter(pl.col("region") == region)
+        if starts.height >= settings.spread_min_starts:
+            judged.append(change["change_id"])
+    if not judged:
+        return stranded
+    since = blamed.filter(pl.col("change_id").is_in(judged))["changed_at"].min()
+    spread = placement_spread_hits(con, found, config, (since, window[1]))
+    first = (
+        spread.group_by("change_id").agg(pl.col("minute_at").min().alias("spread_from"))
+        if not spread.is_empty()
+        else pl.DataFrame(schema={"change_id": pl.String, "spread_from": pl.Datetime("us")})
+    )
+    gated = (
+        stranded.filter(pl.col("change_id").is_in(judged))
+        .join(first, on="change_id")
+        .filter(pl.col("minute_at") >= pl.col("spread_from"))
+        .drop("spread_from")
+    )
+    return pl.concat([stranded.filter(~pl.col("change_id").is_in(judged)), gated])
 
 
 def _median_shares(cohort: pl.DataFrame, policies: pl.DataFrame, settings) -> pl.DataFrame:
