@@ -329,7 +329,8 @@ class Scheduler:
         return self._hold_state(held[1], t, blocked)
 
     def _hold_state(self, nodes: np.ndarray, t: int, blocked: np.ndarray) -> tuple[np.ndarray, int]:
-        """Block the held nodes for this pass; they should all be free when the last job on them ends."""
+        """Block the held nodes for this pass; they should all be free when the last job on them ends (the
+        simulator knows when that is; a real scheduler reads the jobs' time limits, which run longer)."""
         blocked[nodes] = True
         ends = [self.attempts[i].end for n in nodes.tolist() for i in self.on_node[n]]
         return nodes, max(ends, default=t)

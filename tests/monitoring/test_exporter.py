@@ -84,6 +84,35 @@ def test_prometheus_scraping_the_exporter_answers_goodput_per_region(incidents_d
     assert served == pytest.approx(expected, rel=1e-12)
 
 
+def test_a_stop_sent_while_scrapes_are_answered_is_not_lost(incidents_db_path):
+    # wsgiref answers an exception raised inside a scrape, KeyboardInterrupt too, with a 500 and serves on: a stop
+    # must wait for the scrape in hand, then end the exporter
+    import threading
+    import time
+
+    exporter, port = _start_exporter(incidents_db_path)
+
+    def scrape():
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30).read()
+        except OSError:
+            pass  # closed by the stop
+
+    scrapes = [threading.Thread(target=scrape) for _ in range(8)]
+    try:
+        for thread in scrapes:
+            thread.start()
+        time.sleep(0.5)  # the server is answering one of them, the rest wait in its backlog
+        exporter.terminate()
+        assert exporter.wait(timeout=STOP_TIMEOUT_S) == 0
+    finally:
+        if exporter.poll() is None:
+            exporter.kill()
+            exporter.wait()
+        for thread in scrapes:
+            thread.join()
+
+
 # without its handler the exporter never stops; with it, it stops at once, but on a loaded two-core machine its exit
 # once outran 20 s (seen beside two year-long simulations), so the bound is generous
 STOP_TIMEOUT_S = 60
