@@ -12,9 +12,10 @@ CHANGED_AT = datetime(2026, 3, 3, 4, 0)
 NODES = ["n0", "n1", "n2", "n3"]  # 8 GPUs each
 
 
-def _warehouse(faults_after: int, scope: list[str]):
+def _warehouse(faults_after: int, scope: list[str], earlier: list[str] | None = None, faulty: list[str] | None = None):
     """A day of minutes before the change with a fault every 6 hours somewhere, then 30 minutes with
-    `faults_after` software faults a minute on the changed nodes from 2 minutes after it."""
+    `faults_after` software faults a minute on the `faulty` nodes (the changed ones unless given) from 2 minutes
+    after it."""
     con = blank_warehouse()
     con.execute(
         "create table marts.fct_health__node_minutes (node_id varchar, minute_at timestamp, gpus_reporting integer, "
@@ -27,7 +28,7 @@ def _warehouse(faults_after: int, scope: list[str]):
                  when m >= 2 and list_contains($3, node_id) then $2 else 0 end,
             0, false
         from unnest($4::varchar[]) as t(node_id), range(-1440, 30) as r(m)""",
-        [CHANGED_AT, faults_after, scope, NODES],
+        [CHANGED_AT, faults_after, faulty or scope, NODES],
     )
     con.execute(
         "create table staging.stg_changes__events (change_id varchar, changed_at timestamp, change_type varchar, "
@@ -39,6 +40,12 @@ def _warehouse(faults_after: int, scope: list[str]):
         "'550.127.05', '560.28.03', null, null, null, ?, 'driver rollout')",
         [CHANGED_AT, ",".join(scope)],
     )
+    if earlier:  # an older upgrade of the same driver on some of the nodes, 3 hours before
+        con.execute(
+            "insert into staging.stg_changes__events values ('chg-0', ?, 'driver_upgrade', 'nvidia-driver', "
+            "'550.127.05', '550.144.03', null, null, null, ?, 'driver upgrade')",
+            [CHANGED_AT - timedelta(hours=3), ",".join(earlier)],
+        )
     return con
 
 
@@ -65,3 +72,11 @@ def test_a_change_to_one_node_is_still_held_against_the_others():
     first = hits.sort("minute_at").row(0, named=True)
     assert first["minute_at"] == CHANGED_AT + timedelta(minutes=4)  # 1 fault a minute from minute 2: 3 by minute 4
     assert abs(first["baseline"] - 1 / (3 * 8 * 5) * 60) < 1e-9
+
+
+def test_a_newer_rollout_takes_the_blame_from_an_older_upgrade_of_the_same_nodes():
+    # n1 got a driver upgrade 3 hours before the rollout to every node, and the rollout's faults fall on n1: they
+    # are the rollout's (n1 no longer runs the older version), so only chg-1 fires (n1 against the quiet rest
+    # would have blamed chg-0)
+    hits = _hits(_warehouse(faults_after=2, scope=NODES, earlier=["n1"], faulty=["n1"]))
+    assert set(hits["change_id"]) == {"chg-1"}

@@ -19,9 +19,11 @@ def node_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, window) 
     node_changes = found.filter(pl.col("change_type").is_in(NODE_CHANGES) & pl.col("scope_node_ids").is_not_null())
     if node_changes.is_empty():
         return pl.DataFrame()
-    scope = node_changes.select(
-        "change_id", "changed_at", "ends_at", pl.col("scope_node_ids").str.split(",").alias("node_id")
-    ).explode("node_id")
+    scope = _until_replaced(
+        node_changes.select(
+            "change_id", "changed_at", "ends_at", "component", pl.col("scope_node_ids").str.split(",").alias("node_id")
+        ).explode("node_id")
+    )
     minutes = fetch(
         con,
         "select node_id, minute_at, gpus_reporting::double as exposure, "
@@ -47,6 +49,24 @@ def node_cohort_hits(con, found: pl.DataFrame, config: DetectionConfig, window) 
     return sums.filter(
         (pl.col("faults_cohort") >= settings.min_events) & (rate >= settings.fault_rate_ratio * rest)
     ).select("change_id", "minute_at", (rate * 60).alias("value"), (rest * 60).alias("baseline"))
+
+
+def _until_replaced(scope: pl.DataFrame) -> pl.DataFrame:
+    """Each changed node counts for its change until a newer change of the same component reaches it (the node no
+    longer runs that version): a rollout to every node is not blamed on an older upgrade of a few of them."""
+    newer = (
+        scope.join(
+            scope.select("node_id", "component", pl.col("changed_at").alias("newer_at")), on=["node_id", "component"]
+        )
+        .filter(pl.col("newer_at") > pl.col("changed_at"))
+        .group_by("change_id", "node_id")
+        .agg(pl.col("newer_at").min())
+    )
+    return (
+        scope.join(newer, on=["change_id", "node_id"], how="left")
+        .with_columns(pl.min_horizontal("ends_at", "newer_at").alias("ends_at"))
+        .drop("newer_at", "component")
+    )
 
 
 def _own_before(con, node_changes: pl.DataFrame, hours: float) -> pl.DataFrame:
