@@ -31,6 +31,12 @@ RATIOS = {  # metric -> semantic-layer metric
     "goodput_step_efficiency_ratio": "step_efficiency",
 }
 EPOCH = datetime(1970, 1, 1)
+# SIGTERM (a service manager's stop) and Ctrl-C end the exporter with status 0 once the scrape in hand is answered,
+# checked this often between scrapes. They set a flag rather than raise: wsgiref answers an exception raised during
+# a scrape, KeyboardInterrupt too, with a 500 and serves on (seen: a stop sent while queued scrapes were answered was
+# lost). Its own handlers also because a process started by one that ignores SIGTERM inherits the ignoring (seen: a
+# test's exporter never stopped).
+STOP_POLL_S = 0.5
 
 
 def last_complete_bucket(con) -> datetime | None:
@@ -152,10 +158,3 @@ def serve(db: str | Path, host: str = "127.0.0.1", port: int = 9464) -> None:
         print(f"serving goodput metrics of {db} on http://{host}:{server.server_port}/metrics", flush=True)
         while not stopping.is_set():
             server.handle_request()
-
-
-# SIGTERM (a service manager's stop) and Ctrl-C end the exporter with status 0 once the scrape in hand is answered.
-# They set a flag rather than raise: wsgiref answers an exception raised during a scrape, KeyboardInterrupt too, with
-# a 500 and serves on (seen: a stop sent while queued scrapes were answered was lost). Its own handlers also because
-# a process started by one that ignores SIGTERM inherits the ignoring (seen: a test's exporter never stopped).
-STOP_POLL_S = 0.5
