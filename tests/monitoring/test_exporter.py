@@ -103,12 +103,8 @@ def test_a_stop_sent_while_scrapes_are_answered_is_not_lost(incidents_db_path):
         for thread in scrapes:
             thread.start()
         time.sleep(0.5)  # the server is answering one of them, the rest wait in its backlog
-        exporter.terminate()
-        assert exporter.wait(timeout=STOP_TIMEOUT_S) == 0
+        assert _stop(exporter) == 0
     finally:
-        if exporter.poll() is None:
-            exporter.kill()
-            exporter.wait()
         for thread in scrapes:
             thread.join()
 
@@ -137,6 +133,17 @@ def _start_exporter(db, **popen) -> tuple[subprocess.Popen, int]:
     return exporter, port
 
 
+def _stop(exporter: subprocess.Popen) -> int | None:
+    """SIGTERM, then its exit status within STOP_TIMEOUT_S (None if it did not stop: it is killed then)."""
+    exporter.terminate()
+    try:
+        return exporter.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        exporter.kill()
+        exporter.wait()
+        return None
+
+
 def _until_answered(url: str, promql: str, timeout_s: float = 60.0) -> list:
     import time
 
@@ -156,10 +163,4 @@ def test_sigterm_stops_the_exporter_even_where_its_parent_ignored_sigterm(incide
     import signal
 
     exporter, _ = _start_exporter(incidents_db_path, preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_IGN))
-    try:
-        exporter.terminate()
-        assert exporter.wait(timeout=STOP_TIMEOUT_S) == 0
-    finally:
-        if exporter.poll() is None:
-            exporter.kill()
-            exporter.wait()
+    assert _stop(exporter) == 0
