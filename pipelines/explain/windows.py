@@ -63,6 +63,9 @@ def resolve(
     for name, (a, b) in (("current", (start, end)), ("baseline", (baseline_start, baseline_end))):
         if a >= b:
             raise ExplainError(f"the {name} window is empty ({a} to {b}); the data spans {first} to {last}")
+        if b <= first or a >= last:  # e.g. `yesterday` on the data's first day: nothing to compare with
+            other = "; try --baseline before" if name == "baseline" and baseline != "before" else ""
+            raise ExplainError(f"the {name} window ({a} to {b}) is outside the data ({first} to {last}){other}")
     return (start, end), (baseline_start, baseline_end)
 
 

@@ -16,6 +16,7 @@ def _incident(kind, family, latency, alert_family, explained="not explained", go
         "family_match": alert_family == family,
     }
     if explained != "not explained":
+        entry["explain_scope"] = {}
         for baseline in ("yesterday", "before"):
             entry[f"explain_{baseline}"] = explained
             entry[f"goodput_{baseline}"] = goodput
@@ -55,6 +56,18 @@ def test_the_table_shows_the_goodput_move_beside_each_explain():
     assert "| a | fragmentation | scheduling | 50 | scheduling | None (WRONG, goodput 70.0% -> 77.0%) |" in table
     assert "| b | storage_slowdown | data_io | no |" in table
     assert "tickets outside every incident: 1" in table
+
+
+def test_a_baseline_the_data_does_not_hold_is_not_a_miss():
+    """An incident on the data's first morning has no yesterday: counted apart, with the reason in the table."""
+    first_day = _incident("storage_slowdown", "data_io", 5.0, "data_io", "data_io", [0.8, 0.6])
+    del first_day["explain_yesterday"], first_day["goodput_yesterday"]
+    first_day["explain_yesterday_error"] = "the baseline window (x to y) is outside the data"
+    results = [{"scenario": "d", "incidents": [first_day], "false_pages": [], "unmatched_tickets": []}]
+    found = totals(results)
+    assert (found["explained"], found["explain_yesterday_right"], found["explain_yesterday_not_in_data"]) == (1, 0, 1)
+    assert (found["explain_before_right"], found["explain_before_not_in_data"]) == (1, 0)
+    assert "| n/a (the baseline window (x to y) is outside the data) | data_io (ok" in markdown(results)
 
 
 def test_latency_from_the_first_evidence_and_its_total():

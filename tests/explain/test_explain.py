@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from pipelines.cli import main
-from pipelines.explain.decompose import MEASURES, explain
+from pipelines.explain.decompose import MEASURES, ExplainError, explain
 from pipelines.explain.run import explain_db
 from pipelines.semantic.losses import FAULT_FAMILIES
 
@@ -194,7 +194,6 @@ def test_defaults_compare_the_last_day_with_the_week_before(incidents_db_path):
 @pytest.mark.parametrize(
     ("mode", "baseline"),
     [
-        ("yesterday", ("2026-03-01T10:30:00", "2026-03-01T11:00:00")),  # the same half hour a day earlier
         ("before", ("2026-03-02T10:00:00", "2026-03-02T10:30:00")),  # as long, just before
         ("week", ("2026-03-02T10:00:00", "2026-03-02T10:30:00")),  # the 7 days before, cut to the data
     ],
@@ -206,3 +205,15 @@ def test_the_baselines_on_call_asks_for(tiny_db, mode, baseline):
     current, found = resolve(tiny_db, datetime(2026, 3, 2, 10, 30), datetime(2026, 3, 2, 11), None, None, mode)
     assert current == (datetime(2026, 3, 2, 10, 30), datetime(2026, 3, 2, 11))
     assert found == tuple(datetime.fromisoformat(b) for b in baseline)
+
+
+def test_yesterday_on_the_datas_first_day_says_there_is_nothing_to_compare_with(tiny_db):
+    """The same half hour a day earlier lies before the tiny fleet's data: a clear error naming that window and the
+    baseline that works, not a tree over nothing (it used to fail later on "no paid GPU time")."""
+    from pipelines.explain.windows import resolve
+
+    with pytest.raises(ExplainError) as error:
+        resolve(tiny_db, datetime(2026, 3, 2, 10, 30), datetime(2026, 3, 2, 11), None, None, "yesterday")
+    message = str(error.value)
+    assert "baseline window (2026-03-01 10:30:00 to 2026-03-01 11:00:00) is outside the data" in message
+    assert "--baseline before" in message
