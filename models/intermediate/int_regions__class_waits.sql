@@ -1,5 +1,6 @@
 -- one row per region, workload class and minute in which jobs of the class waited to start: how many, how many
--- GPUs they asked for, and since when the longest-waiting one has queued (its wait is what the class's SLO is about)
+-- GPUs they asked for (and the smallest ask), and since when the longest-waiting one has queued (its wait is what
+-- the class's SLO is about)
 with queue_spans as (
     select * from intermediate.int_jobs__queue_spans
 ),
@@ -47,6 +48,7 @@ final as (
         minute_at,
         count(*) as pending_jobs,
         sum(gpus) as pending_gpus,
+        min(gpus) as smallest_pending_gpus,
         min(queued_at) as oldest_queued_at,
     from minutes
     group by region, workload_class, minute_at

@@ -26,6 +26,9 @@ allocation as (
         sum(idle_with_demand_gpus) as idle_with_demand_gpus,
         sum(free_gpus) as free_gpus,
         sum(case when free_gpus * 2 < node_gpus then free_gpus else 0 end) as stranded_gpus,
+        -- the most GPUs one job could get on one node (a multi-node job needs whole nodes: a node's size)
+        max(free_gpus) as largest_free_on_a_node,
+        max(node_gpus) as largest_node_gpus,
     from node_allocation
     group by region, minute_at
 ),
@@ -68,6 +71,12 @@ final as (
         a.stranded_gpus,
         coalesce(d.pending_jobs, 0) as pending_jobs,
         coalesce(d.pending_gpus, 0) as pending_gpus,
+        d.smallest_pending_gpus,
+        a.largest_free_on_a_node,
+        -- whether the smallest waiting job would fit in the free GPUs of one node: a scheduler that starts nothing
+        -- while none fits (whole-node jobs, GPUs free in scraps) is busy, not down
+        coalesce(a.largest_free_on_a_node >= least(d.smallest_pending_gpus, a.largest_node_gpus), false)
+            as a_waiting_job_fits,
         coalesce(s.starts, 0) as starts,
         coalesce(e.ends, 0) as ends,
         coalesce(e.software_failures, 0) as software_failures,

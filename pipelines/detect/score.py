@@ -46,6 +46,8 @@ def _overlaps(alert: dict, incident: dict, node_region: dict[str, str], data_end
     begin, end = alert["started_at"], alert["resolved_at"] or data_end
     if begin > incident["end_at"] + GRACE or end < incident["start_at"] - EARLY or begin < incident["start_at"] - EARLY:
         return False
+    if alert["detected_at"] < incident["start_at"]:  # raised before the incident began: about something else
+        return False
     scope, truth = alert["scope"], incident["scope"]
     truth_nodes = set(truth.get("nodes") or [])
     if truth_nodes and scope.get("nodes"):

@@ -232,13 +232,14 @@ def goodput_drop(series: pl.DataFrame, config: DetectionConfig, window, delay_mi
 
 
 def outage_episodes(con, config: DetectionConfig, window, delay_min: int) -> pl.DataFrame:
-    """A region that started no job while jobs waited and healthy GPUs sat idle (a full region that cannot place
-    anything is busy, not down), for long enough that its start rate of the hour before makes the silence
+    """A region that started no job while jobs waited and one of them would fit in the idle healthy GPUs of one
+    node (a full region, or one whose free GPUs are scraps too small for any waiting job, cannot place anything:
+    busy, not down), for long enough that its start rate of the hour before makes the silence
     improbable: at least `outage_min` minutes and OUTAGE_EXPECTED_STARTS starts' worth of time."""
     minutes = fetch(
         con,
         "select region, minute_at, pending_jobs::double as value, "
-        "starts = 0 and pending_jobs >= $3 and idle_with_demand_gpus >= 1 as is_silent, "
+        "starts = 0 and pending_jobs >= $3 and idle_with_demand_gpus >= 1 and a_waiting_job_fits as is_silent, "
         "coalesce(sum(starts) over (partition by region order by minute_at "
         "range between interval 60 minute preceding and interval 1 minute preceding), 0) / 60.0 as rate "
         "from marts.fct_scheduler__region_minutes where minute_at >= $1 and minute_at < $2",

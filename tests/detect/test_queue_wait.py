@@ -29,6 +29,13 @@ def test_the_oldest_wait_of_a_class_against_its_slo(tiny_db):
         "select count(*), min(pending_gpus), max(pending_gpus) from intermediate.int_regions__pending_demand"
     ).fetchall()
     assert demand == [(60, 1.0, 1.0)]
+    # D's one GPU fits on one node all hour: n2-g1 is free until n2's maintenance at 10:50, n1-g1 from B's failure at
+    # 10:30 (a scheduler that started nothing then would be down, not busy)
+    fits = tiny_db.sql(
+        "select count(*) filter (where a_waiting_job_fits), min(largest_free_on_a_node) "
+        "from marts.fct_scheduler__region_minutes where region = 'r1'"
+    ).fetchall()
+    assert fits == [(60, 1.0)]
 
 
 def _class(region: str, workload_class: str, values: list[float]) -> pl.DataFrame:

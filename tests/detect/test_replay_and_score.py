@@ -137,3 +137,38 @@ def test_at_the_same_tick_the_alert_naming_the_incidents_team_counts_first(tmp_p
     (tmp_path / "incidents.json").write_text(json.dumps([incident]))
     row = score(con, Path(tmp_path))["incidents"][0]
     assert (row["alert_id"], row["latency_min"], row["family_match"]) == ("a2", 5.0, True)
+
+
+def test_an_alert_raised_before_the_incident_began_is_not_its_detection(tmp_path):
+    """A background XID on one node of the region, raised at 16:55, and the placement page at 17:10 for a policy
+    changed at 17:00 (seen in session 17's sweep: the XID counted as the catch, at 0 minutes, family hardware)."""
+    import json
+
+    con = duckdb.connect()
+    con.execute("create schema alerts")
+    con.execute("create schema marts")
+    con.execute("create table marts.dim_nodes as select 'n1' as node_id, 'r1' as region")
+    con.execute(
+        "create table alerts.alerts as select * from (values "
+        "('xid', 'page', 'hardware', 'r1', '{\"nodes\": [\"n1\"]}', timestamp '2026-03-02 16:52', "
+        "timestamp '2026-03-02 16:55', timestamp '2026-03-02 16:53'), "
+        "('spread', 'page', 'scheduling', 'r1', '{\"nodes\": []}', timestamp '2026-03-02 17:07', "
+        "timestamp '2026-03-02 17:10', null::timestamp)"
+        ") as t(alert_id, intent, family, region, scope, started_at, detected_at, resolved_at)"
+    )
+    con.execute("alter table alerts.alerts add column rule varchar default 'r'")
+    con.execute("alter table alerts.alerts add column summary varchar default 's'")
+    incident = {
+        "incident_id": "i1",
+        "kind": "fragmentation",
+        "family": "scheduling",
+        "should_page": True,
+        "start_at": "2026-03-02T17:00:00Z",
+        "end_at": "2026-03-02T21:00:00Z",
+        "scope": {"nodes": [], "region": "r1", "sku": None, "team": None},
+    }
+    (tmp_path / "incidents.json").write_text(json.dumps([incident]))
+    result = score(con, Path(tmp_path))
+    row = result["incidents"][0]
+    assert (row["alert_id"], row["latency_min"], row["family_match"]) == ("spread", 10.0, True)
+    assert [a["alert_id"] for a in result["false_pages"]] == ["xid"]
