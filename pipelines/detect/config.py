@@ -155,6 +155,7 @@ class StragglerRules(_Strict):
 class DetectionConfig(_Strict):
     baseline_window: str = "24h"
     min_history_min: int = Field(60, ge=1)
+    cold_history_min: int = Field(15, ge=1)
     profile_weeks: int = Field(4, ge=1)
     detectors: dict[str, Detector]
     outage_min: int = Field(5, ge=1)

@@ -27,10 +27,12 @@ LOSS_FAMILIES = columns_by_family(ALERTABLE_FAMILIES)
 
 def against_baseline(series: pl.DataFrame, keys: list[str], det: Detector, config: DetectionConfig) -> pl.DataFrame:
     """Minutes where value >= ratio x reference: the scope's trailing median, or its peers' median while the scope
-    has less than `min_history_min` minutes behind it; for a `weekly` detector, first the same hour of the weeks
-    before where the series holds them (see `hour_of_week`). With `above_quantile`, a scope with history must also
-    exceed that quantile of its own trailing window as it stood QUANTILE_LAG before: a noisy series swings past 1.5x
-    its median every day, rarely past its highest minutes of the day before. Adds `baseline` (the reference used)."""
+    has less than `min_history_min` minutes behind it (from `cold_history_min` minutes on, the lower of the two: a
+    fault that hits half a new install's fleet in its first hour lifts the peers' median with it); for a `weekly`
+    detector, first the same hour of the weeks before where the series holds them (see `hour_of_week`). With
+    `above_quantile`, a scope with history must also exceed that quantile of its own trailing window as it stood
+    QUANTILE_LAG before: a noisy series swings past 1.5x its median every day, rarely past its highest minutes of the
+    day before. Adds `baseline` (the reference used)."""
     window = config.baseline_window
     scored = (
         series.drop_nulls("value")
@@ -43,7 +45,13 @@ def against_baseline(series: pl.DataFrame, keys: list[str], det: Detector, confi
     )
     if det.above_quantile is not None:
         scored = _with_earlier_high(scored, keys, window, det.above_quantile)
-    reference = pl.when(pl.col("_n") >= config.min_history_min).then(pl.col("_own")).otherwise(pl.col("_peers"))
+    reference = (
+        pl.when(pl.col("_n") >= config.min_history_min)
+        .then(pl.col("_own"))
+        .when(pl.col("_n") >= config.cold_history_min)
+        .then(pl.min_horizontal("_own", "_peers"))
+        .otherwise(pl.col("_peers"))
+    )
     if det.weekly:
         profile = hour_of_week(series, keys, config.profile_weeks)
         scored = scored.with_columns(pl.col("minute_at").dt.truncate("1h").alias("hour_at")).join(

@@ -68,6 +68,22 @@ def test_without_history_peers_in_the_same_minute_carry_the_comparison():
     assert len(hits) == 10
 
 
+def test_in_a_new_installs_first_hour_a_fault_that_lifts_the_peers_is_held_against_the_scopes_own_minutes():
+    """Forty minutes of data: two nodes jump from 2 to 6 at minute 30, and so do two of their four peers (a storage
+    slowdown in one of two regions): the peers' median rises to 4 with them (6 is not 2x 4), but the jumped nodes'
+    own minutes before hold them at 2. Before `cold_history_min` (15) own minutes, only the peers count."""
+    config = detection_config().model_copy(update={"min_history_min": 60, "cold_history_min": 15})
+    jumped = [_series([2.0] * 30 + [6.0] * 10, f"n{i}") for i in range(2)]
+    quiet = [_series([2.0] * 40, f"p{i}") for i in range(2)]
+    hits = against_baseline(pl.concat([*jumped, *quiet]), ["node_id"], DETECTOR, config)
+    assert set(hits["node_id"]) == {"n0", "n1"} and hits["minute_at"].min() == T0 + timedelta(minutes=30)
+    assert set(hits["baseline"]) == {2.0}
+    # the same jump at minute 10, before 15 own minutes: the peers alone, lifted to 4, hold it
+    early = [_series([2.0] * 10 + [6.0] * 4, f"n{i}") for i in range(2)]
+    calm = [_series([2.0] * 14, f"p{i}") for i in range(2)]
+    assert against_baseline(pl.concat([*early, *calm]), ["node_id"], DETECTOR, config).is_empty()
+
+
 def test_a_scope_as_slow_as_its_own_history_does_not_alert():
     config = detection_config()
     assert against_baseline(_series([5.0] * 200), ["node_id"], DETECTOR, config).is_empty()
