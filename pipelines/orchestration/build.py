@@ -274,8 +274,23 @@ def _materialize(keys: AssetKey | list[AssetKey], warehouse: Warehouse, instance
     if not result.success:
         failure = next((e for e in result.all_events if e.is_failure), None)
         message = failure.message if failure else "unknown failure"
-        raise BuildError(f"build failed: {message}")
+        cause = _root_cause(failure)
+        raise BuildError(f"build failed: {message}" + (f" {cause}" if cause else ""))
     return result
+
+
+def _root_cause(failure) -> str | None:
+    """The first line of the innermost error under a failed step (a full disk, a bad model), which Dagster's own
+    message ("Execution of step ... failed.") leaves out: the user must not have to dig through the run's log."""
+    data = failure.step_failure_data if failure is not None and failure.is_step_failure else None
+    error = data.error if data is not None else None
+    root = None
+    while error is not None:
+        root, error = error, error.cause
+    if root is None:
+        return None
+    lines = root.message.strip().splitlines()
+    return lines[0] if lines else None
 
 
 def _summary(name: str, result) -> SourceLoad:
