@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pipelines.warehouse.connection import quiet
@@ -17,7 +17,17 @@ def simulate(days: int, out: str) -> None:
     from pipelines.simulate.run import simulate as run_simulation
     from pipelines.simulate.scenario import scenario_from_dict
 
-    run_simulation(scenario_from_dict({**DEFAULT_SCENARIO, "days": days}), out, progress=False)
+    run_simulation(scenario_from_dict({**DEFAULT_SCENARIO, "days": days, "start": _start(days)}), out, progress=False)
+
+
+def _start(days: int) -> datetime:
+    """The default start, moved back by whole weeks (same weekdays) until the run ends by now: the load quarantines
+    rows from the future, and a year from 2026-03-02 would run past today."""
+    start = datetime.fromisoformat(DEFAULT_SCENARIO["start"]).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    while start + timedelta(days=days) > now:
+        start -= timedelta(weeks=1)
+    return start
 
 
 def ingest(landing: str, db: str) -> None:

@@ -86,6 +86,9 @@ spine as (
     from inventory as i
     join snapshots as s on s.snapshot_date = i.snapshot_date
     cross join data_span as d
+    -- no telemetry, no paid minutes: without this, greatest() and least() skip the null span and a full build's
+    -- window (1970 to 9999) becomes the spine
+    where d.started_at is not null
 ),
 
 held as (

@@ -20,6 +20,7 @@ spine as (
         )) as minute_at,
     from nodes as n
     cross join data_span as d
+    where d.started_at is not null  -- no telemetry at all: no minutes (a null span would leave the window, 1970-9999)
 ),
 
 gpu as (

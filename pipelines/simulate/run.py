@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +13,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from pipelines.ingest.validate import FUTURE_TOLERANCE_MIN
 from pipelines.simulate.records import RecordWriter
 from pipelines.simulate.runtime import RuntimeWriter
-from pipelines.simulate.scenario import Scenario
+from pipelines.simulate.scenario import Scenario, ScenarioError
 from pipelines.simulate.stream import DayStream
 from pipelines.simulate.telemetry import allocation, gpu_day, network_day, node_day
 
@@ -30,7 +31,20 @@ class SimulationSummary:
     incidents: int
 
 
+def refuse_the_future(scenario: Scenario) -> None:
+    """A scenario must end by now: the load quarantines rows timed after it (a clock that runs ahead), so a fleet
+    simulated into the future would land whole in quarantine."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    if scenario.end > now + timedelta(minutes=FUTURE_TOLERANCE_MIN):
+        raise ScenarioError(
+            f"{scenario.name}: start {scenario.start:%Y-%m-%d %H:%M} + days {scenario.days} ends "
+            f"{scenario.end:%Y-%m-%d %H:%M} UTC, after now ({now:%Y-%m-%d %H:%M} UTC): the load quarantines rows "
+            f"from the future, so start it on or before {now - timedelta(days=scenario.days):%Y-%m-%d}"
+        )
+
+
 def simulate(scenario: Scenario, out: str | Path, progress: bool = True) -> SimulationSummary:
+    refuse_the_future(scenario)
     out = Path(out)
     stream = DayStream(scenario)
     runtime = RuntimeWriter()
