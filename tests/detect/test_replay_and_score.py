@@ -1,7 +1,8 @@
 """On the small all-incidents fleet: the alerts a tick at t raises are the same whether the data stops at t or goes
 on (causality), one cause makes one alert and not one per GPU, and the scorer holds the alerts against the truth."""
 
-from datetime import timedelta
+import json
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -57,28 +58,48 @@ def test_score_against_the_truth(con, landing):
     assert summary["false_pages"] == 0, result["false_pages"]
 
 
-def test_scorer_counts_by_hand(tmp_path):
-    import json
-
+def _alert_log(*alerts: tuple) -> duckdb.DuckDBPyConnection:
+    """A warehouse with one node (n1 in r1) and these alerts: (alert_id, intent, family, scope JSON, started_at,
+    detected_at, resolved_at), all in r1."""
     con = duckdb.connect()
     con.execute("create schema alerts")
     con.execute("create schema marts")
     con.execute("create table marts.dim_nodes as select 'n1' as node_id, 'r1' as region")
     con.execute(
-        "create table alerts.alerts as select * from (values "
-        "('a1', 'page', 'hardware', 'r1', '{\"nodes\": [\"n1\"]}', timestamp '2026-03-02 10:01', "
-        "timestamp '2026-03-02 10:05', null::timestamp), "
-        "('a2', 'page', 'network', 'r1', '{\"nodes\": []}', timestamp '2026-03-02 20:00', "
-        "timestamp '2026-03-02 20:05', timestamp '2026-03-02 20:30'), "
-        "('a3', 'ticket', 'hardware', 'r1', '{\"nodes\": [\"n1\"]}', timestamp '2026-03-02 10:30', "
-        "timestamp '2026-03-02 10:35', null::timestamp), "
-        "('a4', 'ticket', 'scheduling', 'r1', '{\"nodes\": []}', timestamp '2026-03-02 22:00', "
-        "timestamp '2026-03-02 22:05', timestamp '2026-03-02 22:30')"
-        ") as t(alert_id, intent, family, region, scope, started_at, detected_at, resolved_at)"
+        "create table alerts.alerts (alert_id varchar, intent varchar, family varchar, region varchar, scope varchar, "
+        "started_at timestamp, detected_at timestamp, resolved_at timestamp, rule varchar default 'r', "
+        "summary varchar default 's')"
     )
-    con.execute("alter table alerts.alerts add column rule varchar default 'r'")
-    con.execute("alter table alerts.alerts add column summary varchar default 's'")
-    truth = [
+    con.executemany(
+        "insert into alerts.alerts (alert_id, intent, family, region, scope, started_at, detected_at, resolved_at) "
+        "values (?, ?, ?, 'r1', ?, ?, ?, ?)",
+        [list(alert) for alert in alerts],
+    )
+    return con
+
+
+def _score(con: duckdb.DuckDBPyConnection, folder: Path, *incidents: dict) -> dict:
+    (folder / "incidents.json").write_text(json.dumps(list(incidents)))
+    return score(con, folder)
+
+
+def _at(hhmm: str | None) -> datetime | None:
+    return None if hhmm is None else datetime.fromisoformat(f"2026-03-02 {hhmm}")
+
+
+N1, REGION, TEAM_T1 = '{"nodes": ["n1"]}', '{"nodes": []}', '{"nodes": [], "team": "t1"}'
+
+
+def test_scorer_counts_by_hand(tmp_path):
+    con = _alert_log(
+        ("a1", "page", "hardware", N1, _at("10:01"), _at("10:05"), None),
+        ("a2", "page", "network", REGION, _at("20:00"), _at("20:05"), _at("20:30")),
+        ("a3", "ticket", "hardware", N1, _at("10:30"), _at("10:35"), None),
+        ("a4", "ticket", "scheduling", REGION, _at("22:00"), _at("22:05"), _at("22:30")),
+    )
+    result = _score(
+        con,
+        tmp_path,
         {
             "incident_id": "i1",
             "kind": "ecc_storm",
@@ -97,9 +118,7 @@ def test_scorer_counts_by_hand(tmp_path):
             "end_at": "2026-03-02T15:00:00Z",
             "scope": {"nodes": [], "region": "r1", "sku": None, "team": None},
         },
-    ]
-    (tmp_path / "incidents.json").write_text(json.dumps(truth))
-    result = score(con, Path(tmp_path))
+    )
     summary = result["summary"]
     # i1 caught 5 minutes after its start; i2 missed; a2 overlaps nothing pageable: one false page; of the two
     # tickets, a3 lies within i1 and a4 within no incident
@@ -109,22 +128,10 @@ def test_scorer_counts_by_hand(tmp_path):
 
 
 def test_at_the_same_tick_the_alert_naming_the_incidents_team_counts_first(tmp_path):
-    import json
-
-    con = duckdb.connect()
-    con.execute("create schema alerts")
-    con.execute("create schema marts")
-    con.execute("create table marts.dim_nodes as select 'n1' as node_id, 'r1' as region")
-    con.execute(  # a node's fatal XID and the team's priority ticket, both at the 10:05 tick
-        "create table alerts.alerts as select * from (values "
-        "('a1', 'ticket', 'hardware', 'r1', '{\"nodes\": [\"n1\"]}', timestamp '2026-03-02 10:01', "
-        "timestamp '2026-03-02 10:05', null::timestamp), "
-        "('a2', 'ticket', 'scheduling', 'r1', '{\"nodes\": [], \"team\": \"t1\"}', timestamp '2026-03-02 10:01', "
-        "timestamp '2026-03-02 10:05', null::timestamp)"
-        ") as t(alert_id, intent, family, region, scope, started_at, detected_at, resolved_at)"
+    con = _alert_log(  # a node's fatal XID and the team's priority ticket, both at the 10:05 tick
+        ("a1", "ticket", "hardware", N1, _at("10:01"), _at("10:05"), None),
+        ("a2", "ticket", "scheduling", TEAM_T1, _at("10:01"), _at("10:05"), None),
     )
-    con.execute("alter table alerts.alerts add column rule varchar default 'r'")
-    con.execute("alter table alerts.alerts add column summary varchar default 's'")
     incident = {
         "incident_id": "i1",
         "kind": "priority_change",
@@ -134,30 +141,17 @@ def test_at_the_same_tick_the_alert_naming_the_incidents_team_counts_first(tmp_p
         "end_at": "2026-03-02T12:00:00Z",
         "scope": {"nodes": ["n1"], "region": None, "sku": None, "team": "t1"},
     }
-    (tmp_path / "incidents.json").write_text(json.dumps([incident]))
-    row = score(con, Path(tmp_path))["incidents"][0]
+    row = _score(con, tmp_path, incident)["incidents"][0]
     assert (row["alert_id"], row["latency_min"], row["family_match"]) == ("a2", 5.0, True)
 
 
 def test_an_alert_raised_before_the_incident_began_is_not_its_detection(tmp_path):
     """A background XID on one node of the region, raised at 16:55, and the placement page at 17:10 for a policy
     changed at 17:00 (seen in session 17's sweep: the XID counted as the catch, at 0 minutes, family hardware)."""
-    import json
-
-    con = duckdb.connect()
-    con.execute("create schema alerts")
-    con.execute("create schema marts")
-    con.execute("create table marts.dim_nodes as select 'n1' as node_id, 'r1' as region")
-    con.execute(
-        "create table alerts.alerts as select * from (values "
-        "('xid', 'page', 'hardware', 'r1', '{\"nodes\": [\"n1\"]}', timestamp '2026-03-02 16:52', "
-        "timestamp '2026-03-02 16:55', timestamp '2026-03-02 16:53'), "
-        "('spread', 'page', 'scheduling', 'r1', '{\"nodes\": []}', timestamp '2026-03-02 17:07', "
-        "timestamp '2026-03-02 17:10', null::timestamp)"
-        ") as t(alert_id, intent, family, region, scope, started_at, detected_at, resolved_at)"
+    con = _alert_log(
+        ("xid", "page", "hardware", N1, _at("16:52"), _at("16:55"), _at("16:53")),
+        ("spread", "page", "scheduling", REGION, _at("17:07"), _at("17:10"), None),
     )
-    con.execute("alter table alerts.alerts add column rule varchar default 'r'")
-    con.execute("alter table alerts.alerts add column summary varchar default 's'")
     incident = {
         "incident_id": "i1",
         "kind": "fragmentation",
@@ -167,8 +161,7 @@ def test_an_alert_raised_before_the_incident_began_is_not_its_detection(tmp_path
         "end_at": "2026-03-02T21:00:00Z",
         "scope": {"nodes": [], "region": "r1", "sku": None, "team": None},
     }
-    (tmp_path / "incidents.json").write_text(json.dumps([incident]))
-    result = score(con, Path(tmp_path))
+    result = _score(con, tmp_path, incident)
     row = result["incidents"][0]
     assert (row["alert_id"], row["latency_min"], row["family_match"]) == ("spread", 10.0, True)
     assert [a["alert_id"] for a in result["false_pages"]] == ["xid"]
